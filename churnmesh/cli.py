@@ -1,0 +1,160 @@
+"""The `churnmesh` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
+from churnmesh.ingestion import IngestReport, ingest
+from churnmesh.settings import data_paths
+from churnmesh.summary import print_warehouse_summary
+
+# The demo dataset: big enough for every model to find something, small enough for a laptop.
+DEMO = GeneratorConfig(customers=5_000, start=DEFAULT_START, end=DEFAULT_END, seed=42, dirty_rate=0.01)
+GENERATOR_PARAMS_FILE = "_truth/generator.json"
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 0.5:
+        raise argparse.ArgumentTypeError("must be between 0 and 0.5")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="churnmesh", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write synthetic daily export files with a known ground truth")
+    gen.add_argument("--customers", type=_positive, required=True)
+    gen.add_argument("--start", type=_date, default=DEFAULT_START)
+    gen.add_argument("--end", type=_date, default=DEFAULT_END)
+    gen.add_argument("--out", type=Path, help="landing folder (default: $CHURNMESH_DATA_DIR/landing)")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--dirty-rate", type=_rate, default=0.0, help="share of rows (and half that of files) with faults")
+    gen.add_argument("--format", choices=("csv", "parquet"), default="csv")
+
+    ing = sub.add_parser("ingest", help="load new landing files into the warehouse's raw tables")
+    ing.add_argument("--landing", type=Path, help="landing folder (default: $CHURNMESH_DATA_DIR/landing)")
+    ing.add_argument(
+        "--replace",
+        action="store_true",
+        help="load files whose content changed since they were loaded, in place of the old version",
+    )
+
+    sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"churnmesh {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    config = GeneratorConfig(
+        customers=args.customers,
+        start=args.start,
+        end=args.end,
+        seed=args.seed,
+        dirty_rate=args.dirty_rate,
+        file_format=args.format,
+    )
+    out = args.out or data_paths().landing
+    run_generate(config, out)
+    return 0
+
+
+def run_generate(config: GeneratorConfig, out: Path) -> None:
+    result = generate(config, out)
+    (out / GENERATOR_PARAMS_FILE).write_text(json.dumps(_params(config), indent=2) + "\n")
+    rows = sum(result.rows.values())
+    print(
+        f"generated {config.customers:,} customers, {config.start} to {config.end}: "
+        f"{rows:,} rows in {result.files:,} files under {out} in {result.seconds:.1f} s"
+    )
+    if config.dirty_rate:
+        print(
+            f"  injected faults: {result.row_faults:,} rows, {result.file_faults:,} whole files "
+            f"(logged in {out / '_truth'})"
+        )
+
+
+def _params(config: GeneratorConfig) -> dict[str, object]:
+    return {
+        "customers": config.customers,
+        "start": str(config.start),
+        "end": str(config.end),
+        "seed": config.seed,
+        "dirty_rate": config.dirty_rate,
+        "format": config.file_format,
+    }
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    paths = data_paths()
+    landing = args.landing or paths.landing
+    report = ingest(landing, paths.warehouse, replace=args.replace)
+    print_ingest_report(report, paths.warehouse)
+    return 1 if report.refused else 0
+
+
+def print_ingest_report(report: IngestReport, warehouse: Path) -> None:
+    print(
+        f"files: {report.count('loaded'):,} loaded, {report.count('rejected'):,} rejected whole, "
+        f"{report.count('skipped'):,} skipped as re-deliveries, {report.count('unchanged'):,} already loaded, "
+        f"{report.count('refused'):,} refused"
+    )
+    print(
+        f"rows:  {report.total('rows_in'):,} in = {report.total('rows_loaded'):,} loaded "
+        f"+ {report.total('rows_rejected'):,} quarantined + {report.total('rows_duplicate'):,} duplicates"
+    )
+    for outcome in report.refused:
+        print(f"refused {outcome.file_path}: {outcome.reason}", file=sys.stderr)
+    print(f"warehouse: {warehouse} (raw.*, quarantine.*, raw.ingest_manifest)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    paths = data_paths()
+    params_file = paths.landing / GENERATOR_PARAMS_FILE
+    if params_file.exists() and json.loads(params_file.read_text()) == _params(DEMO):
+        print(f"demo data already generated in {paths.landing}")
+    else:
+        run_generate(DEMO, paths.landing)
+    report = ingest(paths.landing, paths.warehouse)
+    print_ingest_report(report, paths.warehouse)
+    print_warehouse_summary(paths.warehouse)
+    return 1 if report.refused else 0
+
+
+COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "demo": cmd_demo}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,414 @@
+"""Loading landing files into raw.<source>.
+
+For each file: valid rows go to raw.<source>; rejected rows go verbatim to quarantine.<source>
+with their reason; rows identical to one already loaded (earlier in the file, in an earlier file,
+or in an earlier run) are counted as duplicates; and raw.ingest_manifest gets one row with the
+accounting rows_in = rows_loaded + rows_rejected + rows_duplicate.
+
+Files of one source are loaded in batches (many small daily files validate faster together). A
+batch's rows and its manifest rows are written in one transaction, so a crash leaves each file
+either fully loaded and recorded, or absent; a rerun loads exactly the files that are missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from churnmesh.contracts import SOURCES, SOURCES_BY_NAME, Source
+from churnmesh.ingestion.reader import CHUNK_ROWS, FileRejected, MalformedRecord, file_date, read_chunks
+from churnmesh.ingestion.tables import DUCKDB_TYPES, ensure_tables, quarantine_table, raw_table
+from churnmesh.ingestion.validate import ContractValidator
+
+log = logging.getLogger("churnmesh.ingest")
+LANDING_SUFFIXES = {".csv", ".parquet"}
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    file_path: str
+    source: str
+    status: str  # loaded | rejected | skipped (written to the manifest) | unchanged | refused
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    reason: str | None = None
+    extra_columns: tuple[str, ...] = ()
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(o, attribute) for o in self.outcomes if o.status in ("loaded", "rejected", "skipped"))
+
+    @property
+    def refused(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "refused"]
+
+
+@dataclass
+class LandingFile:
+    source: Source
+    path: Path
+    rel: str  # path relative to the landing folder: the file's identity
+    checksum: str
+    replacing: bool = False
+    rows_in: int = 0
+    extra_columns: tuple[str, ...] = ()
+    outcome: FileOutcome | None = None
+
+
+def landing_files(landing: Path) -> list[tuple[Source, Path]]:
+    """Files under landing/<source>/, by source in dependency order, then by name (date first)."""
+    order = {s.name: i for i, s in enumerate(SOURCES)}
+    found = [
+        (order[path.parent.name], path.name, path)
+        for path in landing.glob("*/*")
+        if path.parent.name in SOURCES_BY_NAME and path.is_file() and path.suffix.lower() in LANDING_SUFFIXES
+    ]
+    return [(SOURCES_BY_NAME[path.parent.name], path) for *_, path in sorted(found)]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest(
+    landing: Path,
+    warehouse: Path,
+    *,
+    replace: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    batch_bytes: int = BATCH_BYTES,
+) -> IngestReport:
+    """Load every new landing file. Safe to rerun: files already loaded are left alone."""
+    landing = Path(landing)
+    if not landing.is_dir():
+        raise FileNotFoundError(f"landing folder {landing} does not exist")
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    report = IngestReport()
+    con = duckdb.connect(str(warehouse))
+    try:
+        ensure_tables(con)
+        loader = BatchLoader(con, datetime.now(UTC).replace(tzinfo=None), chunk_rows)
+        for batch in _plan(con, landing, replace, batch_bytes, report):
+            for outcome in loader.load(batch):
+                report.outcomes.append(outcome)
+                if outcome.status in ("rejected", "refused"):
+                    log.warning("%s %s: %s", outcome.status, outcome.file_path, outcome.reason)
+    finally:
+        con.close()
+    return report
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection, landing: Path, replace: bool, batch_bytes: int, report: IngestReport
+) -> Iterator[list[LandingFile]]:
+    """Decide per file (unchanged, refused, to load) and group the files to load into batches."""
+    loaded = dict(con.execute("SELECT file_path, checksum FROM raw.ingest_manifest").fetchall())
+    batch: list[LandingFile] = []
+    size = 0
+    for source, path in landing_files(landing):
+        rel = path.relative_to(landing).as_posix()
+        checksum = sha256(path)
+        if loaded.get(rel) == checksum:
+            report.outcomes.append(FileOutcome(rel, source.name, "unchanged"))
+            continue
+        if rel in loaded and not replace:
+            outcome = FileOutcome(
+                rel,
+                source.name,
+                "refused",
+                reason=(
+                    "already loaded with different content (checksum changed); "
+                    "rerun with --replace to load the new version in place of the old"
+                ),
+            )
+            report.outcomes.append(outcome)
+            log.warning("refused %s: %s", rel, outcome.reason)
+            continue
+        # A re-delivered copy goes to the next batch, so it is compared with what this one loads.
+        repeated = any(f.checksum == checksum for f in batch)
+        if batch and (batch[0].source != source or size >= batch_bytes or repeated):
+            yield batch
+            batch, size = [], 0
+        batch.append(LandingFile(source, path, rel, checksum, replacing=rel in loaded))
+        size += path.stat().st_size
+    if batch:
+        yield batch
+
+
+class BatchLoader:
+    def __init__(self, con: duckdb.DuckDBPyConnection, ingested_at: datetime, chunk_rows: int) -> None:
+        self.con, self.ingested_at, self.chunk_rows = con, ingested_at, chunk_rows
+        self.validators = {s.name: ContractValidator(s) for s in SOURCES}
+
+    def load(self, files: list[LandingFile]) -> list[FileOutcome]:
+        source = files[0].source
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._create_staging(source)
+            self._mark_twins(files)
+            pending: list[pd.DataFrame] = []
+            for file in files:
+                if file.outcome is None:
+                    pending = self._read_file(file, pending)
+            self._validate(source, pending)
+            for file in files:
+                if file.replacing and file.outcome is None:
+                    self._forget(source, file.rel)
+            for file in files:
+                if file.outcome is not None and file.outcome.status in ("rejected", "skipped"):
+                    self._record(file)
+            self._publish(source, [f for f in files if f.outcome is None])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _incoming")
+            self.con.execute("DROP TABLE IF EXISTS _rejects")
+        return [f.outcome for f in files if f.outcome is not None]
+
+    def _mark_twins(self, files: list[LandingFile]) -> None:
+        """A file with the same bytes as one already loaded under another name is a re-delivery:
+        skipped, all its rows counted as duplicates."""
+        seen = dict(
+            self.con.execute(
+                "SELECT checksum, file_path FROM raw.ingest_manifest WHERE status = 'loaded' AND rows_in > 0"
+            ).fetchall()
+        )
+        for file in files:
+            twin = seen.get(file.checksum)
+            if twin and twin != file.rel:
+                rows = self.con.execute(
+                    "SELECT rows_in FROM raw.ingest_manifest WHERE file_path = ?", [twin]
+                ).fetchone()
+                rows_in = rows[0] if rows else 0
+                file.outcome = FileOutcome(
+                    file.rel, file.source.name, "skipped", rows_in, 0, 0, rows_in, f"same content as {twin}"
+                )
+
+    def _read_file(self, file: LandingFile, pending: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        """Stage the file's rows; on a whole-file fault, take back what was staged of it."""
+        try:
+            date = file_date(file.path)
+            shape, chunks = read_chunks(file.source, file.path, self.chunk_rows)
+            for chunk in chunks:
+                file.rows_in += len(chunk.rows) + len(chunk.malformed)
+                self._stage_malformed(file, chunk.malformed)
+                pending.append(chunk.rows.assign(_file_date=date, _source_file=file.rel))
+                if sum(len(p) for p in pending) >= self.chunk_rows:
+                    self._validate(file.source, pending)
+                    pending = []
+        except FileRejected as rejected:
+            pending = [p[p["_source_file"] != file.rel] for p in pending]
+            for table in ("_incoming", "_rejects"):
+                self.con.execute(f"DELETE FROM {table} WHERE _source_file = ?", [file.rel])
+            file.outcome = self._rejection(file, str(rejected))
+            return pending
+        file.extra_columns = shape.extra_columns
+        return pending
+
+    def _rejection(self, file: LandingFile, reason: str) -> FileOutcome:
+        if file.replacing:
+            return FileOutcome(
+                file.rel,
+                file.source.name,
+                "refused",
+                reason=f"replacement rejected, the loaded version is kept: {reason}",
+            )
+        rows = _count_data_lines(file.path)
+        return FileOutcome(file.rel, file.source.name, "rejected", rows, 0, rows, 0, reason)
+
+    def _create_staging(self, source: Source) -> None:
+        typed = [f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in source.columns]
+        text = [f'"_t_{name}" VARCHAR' for name in source.column_names]
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _incoming ({', '.join([*typed, *text])}, "
+            "_row_number BIGINT, _source_file VARCHAR, _row_hash VARCHAR)"
+        )
+        plain = [f'"{name}" VARCHAR' for name in source.column_names]
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _rejects ({', '.join(plain)}, _source_file VARCHAR, "
+            "_row_number BIGINT, _raw_line VARCHAR, _reject_reason VARCHAR)"
+        )
+
+    def _validate(self, source: Source, pending: list[pd.DataFrame]) -> None:
+        rows = pd.concat(pending, ignore_index=True) if pending else None
+        if rows is None or rows.empty:
+            return
+        checked = self.validators[source.name].validate(rows)
+        names = list(source.column_names)
+        if not checked.rejected.empty:
+            self._insert(
+                "_rejects",
+                checked.rejected[[*names, "_source_file", "_row_number"]].assign(
+                    _raw_line=None, _reject_reason=checked.rejected["_reject_reason"]
+                ),
+            )
+        if checked.valid.empty:
+            return
+        staged = checked.valid[names].copy()
+        for name in names:
+            staged[f"_t_{name}"] = rows.loc[checked.valid.index, name]
+        staged["_row_number"] = checked.valid["_row_number"]
+        staged["_source_file"] = checked.valid["_source_file"]
+        text_list = ", ".join(f'"_t_{n}"' for n in names)
+        self._insert("_incoming", staged, f", md5(to_json(list_value({text_list})))")
+
+    def _stage_malformed(self, file: LandingFile, malformed: list[MalformedRecord]) -> None:
+        if not malformed:
+            return
+        names = file.source.column_names
+        self._insert(
+            "_rejects",
+            pd.DataFrame(
+                {
+                    **{n: pd.Series([None] * len(malformed), dtype=object) for n in names},
+                    "_source_file": file.rel,
+                    "_row_number": [m.row_number for m in malformed],
+                    "_raw_line": [m.raw_line for m in malformed],
+                    "_reject_reason": [m.reason for m in malformed],
+                }
+            ),
+        )
+
+    def _insert(self, table: str, frame: pd.DataFrame, extra: str = "") -> None:
+        self.con.register("_frame", frame)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT *{extra} FROM _frame")
+        finally:
+            self.con.unregister("_frame")
+
+    def _forget(self, source: Source, rel: str) -> None:
+        for table in (raw_table(source), quarantine_table(source)):
+            self.con.execute(f"DELETE FROM {table} WHERE _source_file = ?", [rel])
+        self.con.execute("DELETE FROM raw.ingest_manifest WHERE file_path = ?", [rel])
+
+    def _publish(self, source: Source, files: list[LandingFile]) -> None:
+        """Move staged rows to raw and quarantine, then account for every file."""
+        if not files:
+            return
+        key_join = " AND ".join(f'f."{k}" = c."{k}"' for k in source.key) + " AND f._source_file = c._source_file"
+        key_cols = ", ".join(f'"{k}"' for k in source.key)
+        # First copy of each distinct row, in landing order, that raw does not hold yet.
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _fresh AS
+            SELECT * FROM _incoming
+            WHERE _row_hash NOT IN (SELECT _row_hash FROM {raw_table(source)})
+            QUALIFY row_number() OVER (PARTITION BY _row_hash ORDER BY _source_file, _row_number) = 1""")
+        # Two different rows with the same key in one file: no way to tell which is right.
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _conflicts AS
+            SELECT _source_file, {key_cols}, count(*) AS versions FROM _fresh GROUP BY ALL HAVING count(*) > 1""")
+        names = source.column_names
+        key_label = " || ', ' || ".join(f"""'{k}=' || f."_t_{k}\"""" for k in source.key)
+        self.con.execute(f"""
+            INSERT INTO _rejects
+            SELECT {", ".join(f'f."_t_{n}"' for n in names)}, f._source_file, f._row_number, NULL,
+                   'key conflict: ' || c.versions || ' different rows in this file have ' || {key_label}
+            FROM _fresh f JOIN _conflicts c ON {key_join}""")
+        self.con.execute(
+            f"""
+            INSERT INTO {raw_table(source)}
+            SELECT {", ".join(f'f."{n}"' for n in names)}, f._source_file, f._row_number, f._row_hash, ?
+            FROM _fresh f ANTI JOIN _conflicts c ON {key_join}""",
+            [self.ingested_at],
+        )
+        self.con.execute(
+            f"""
+            INSERT INTO {quarantine_table(source)}
+            SELECT *, ? FROM _rejects""",
+            [self.ingested_at],
+        )
+        self._account(files)
+        self.con.execute("DROP TABLE _fresh")
+        self.con.execute("DROP TABLE _conflicts")
+
+    def _account(self, files: list[LandingFile]) -> None:
+        counts = {
+            rel: (staged, fresh, conflicting, rejected)
+            for rel, staged, fresh, conflicting, rejected in self.con.execute(
+                """
+            WITH files AS (SELECT unnest(?::VARCHAR[]) AS f)
+            SELECT f,
+                   (SELECT count(*) FROM _incoming WHERE _source_file = f),
+                   (SELECT count(*) FROM _fresh WHERE _source_file = f),
+                   (SELECT coalesce(sum(versions), 0) FROM _conflicts WHERE _source_file = f),
+                   (SELECT count(*) FROM _rejects WHERE _source_file = f)
+            FROM files""",
+                [[f.rel for f in files]],
+            ).fetchall()
+        }
+        for file in files:
+            staged, fresh, conflicting, rejected = counts[file.rel]
+            extra = file.extra_columns
+            file.outcome = FileOutcome(
+                file.rel,
+                file.source.name,
+                "loaded",
+                file.rows_in,
+                fresh - int(conflicting),
+                rejected,
+                staged - fresh,
+                f"extra column(s) ignored: {', '.join(extra)}" if extra else None,
+                extra,
+            )
+            o = file.outcome
+            if o.rows_in != o.rows_loaded + o.rows_rejected + o.rows_duplicate:
+                raise RuntimeError(f"row accounting does not add up for {file.rel}: {o}")
+            self._record(file)
+
+    def _record(self, file: LandingFile) -> None:
+        outcome = file.outcome
+        assert outcome is not None
+        try:
+            date = file_date(file.path).date()
+        except FileRejected:
+            date = None
+        self.con.execute(
+            "INSERT INTO raw.ingest_manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                outcome.file_path,
+                outcome.source,
+                date,
+                file.checksum,
+                file.path.stat().st_size,
+                outcome.rows_in,
+                outcome.rows_loaded,
+                outcome.rows_rejected,
+                outcome.rows_duplicate,
+                outcome.status,
+                outcome.reason,
+                ", ".join(outcome.extra_columns) or None,
+                self.ingested_at,
+            ],
+        )
+
+
+def _count_data_lines(path: Path) -> int:
+    """Records in a file that could not be parsed: its non-empty lines after the header."""
+    if path.suffix.lower() == ".parquet":
+        return 0
+    with open(path, "rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    return max(0, lines - 1)

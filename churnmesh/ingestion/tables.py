@@ -1,0 +1,75 @@
+"""The tables ingestion owns in the warehouse: raw.<source>, quarantine.<source> and
+raw.ingest_manifest. Their columns come from the contracts."""
+
+from __future__ import annotations
+
+import duckdb
+
+from churnmesh.contracts import SOURCES, Source
+
+DUCKDB_TYPES = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+}
+
+# Lineage carried by every raw row: which file and record it came from, the hash of its text
+# (identical rows are loaded once) and when it was ingested.
+RAW_LINEAGE = (
+    "_source_file VARCHAR NOT NULL",
+    "_row_number BIGINT NOT NULL",
+    "_row_hash VARCHAR NOT NULL",
+    "_ingested_at TIMESTAMP NOT NULL",
+)
+QUARANTINE_LINEAGE = (
+    "_source_file VARCHAR NOT NULL",
+    "_row_number BIGINT NOT NULL",
+    "_raw_line VARCHAR",
+    "_reject_reason VARCHAR NOT NULL",
+    "_ingested_at TIMESTAMP NOT NULL",
+)
+
+MANIFEST_DDL = """
+CREATE TABLE IF NOT EXISTS raw.ingest_manifest (
+    file_path VARCHAR PRIMARY KEY,   -- relative to the landing folder, e.g. orders/2024-01-05.csv
+    source VARCHAR NOT NULL,
+    file_date DATE,
+    checksum VARCHAR NOT NULL,       -- sha256 of the file's bytes
+    size_bytes BIGINT NOT NULL,
+    rows_in BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    rows_duplicate BIGINT NOT NULL,
+    status VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected', 'skipped')),
+    reason VARCHAR,
+    extra_columns VARCHAR,
+    ingested_at TIMESTAMP NOT NULL,
+    CHECK (status <> 'loaded' OR rows_in = rows_loaded + rows_rejected + rows_duplicate)
+)
+"""
+
+
+def raw_table(source: Source) -> str:
+    return f"raw.{source.name}"
+
+
+def quarantine_table(source: Source) -> str:
+    return f"quarantine.{source.name}"
+
+
+def raw_columns_ddl(source: Source) -> list[str]:
+    return [f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in source.columns]
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute("CREATE SCHEMA IF NOT EXISTS quarantine")
+    con.execute(MANIFEST_DDL)
+    for source in SOURCES:
+        columns = ", ".join([*raw_columns_ddl(source), *RAW_LINEAGE])
+        con.execute(f"CREATE TABLE IF NOT EXISTS {raw_table(source)} ({columns})")
+        text_columns = ", ".join([*(f'"{name}" VARCHAR' for name in source.column_names), *QUARANTINE_LINEAGE])
+        con.execute(f"CREATE TABLE IF NOT EXISTS {quarantine_table(source)} ({text_columns})")

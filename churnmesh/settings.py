@@ -1,0 +1,42 @@
+"""Where churnmesh keeps its data. Everything lives under one directory.
+
+`CHURNMESH_DATA_DIR` (default `./data`, relative to the working directory) holds:
+landing/ (raw export files), warehouse.duckdb (the warehouse), state.duckdb (SQLMesh state)
+and outputs/ (reports, exports).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    root: Path
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.duckdb"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+
+def data_paths(root: str | Path | None = None) -> DataPaths:
+    """Resolve the data directory: explicit argument, then $CHURNMESH_DATA_DIR, then ./data."""
+    chosen = root if root is not None else os.environ.get("CHURNMESH_DATA_DIR", "data")
+    return DataPaths(Path(chosen).expanduser().resolve())

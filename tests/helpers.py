@@ -1,0 +1,46 @@
+"""Test helpers: fingerprints of warehouse tables and hand-written landing files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from churnmesh.contracts import SOURCES
+
+INGEST_TABLES = ("raw.ingest_manifest", *(f"raw.{s.name}" for s in SOURCES), *(f"quarantine.{s.name}" for s in SOURCES))
+
+
+def fingerprint(warehouse: Path, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent content digest per table, ignoring ingestion times."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        result = {}
+        for table in tables:
+            columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+            ignored = [c for c in columns if c in ("_ingested_at", "ingested_at")]
+            projection = f"* EXCLUDE ({', '.join(ignored)})" if ignored else "*"
+            count, digest = con.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(r::VARCHAR, chr(10) ORDER BY r::VARCHAR), '')) "
+                f"FROM (SELECT {projection} FROM {table}) r"
+            ).fetchone()
+            result[table] = (count, digest)
+        return result
+    finally:
+        con.close()
+
+
+def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
