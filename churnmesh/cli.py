@@ -12,8 +12,10 @@ from pathlib import Path
 
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
 from churnmesh.ingestion import IngestReport, ingest
+from churnmesh.ingestion.tables import external_models_yaml
 from churnmesh.settings import data_paths
-from churnmesh.summary import print_warehouse_summary
+from churnmesh.summary import print_risk_summary, print_warehouse_summary
+from churnmesh.warehouse import build_prod
 
 # The demo dataset: big enough for every model to find something, small enough for a laptop.
 DEMO = GeneratorConfig(customers=5_000, start=DEFAULT_START, end=DEFAULT_END, seed=42, dirty_rate=0.01)
@@ -65,11 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
+    sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("churnmesh").setLevel(logging.INFO)
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -151,10 +155,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = ingest(paths.landing, paths.warehouse)
     print_ingest_report(report, paths.warehouse)
     print_warehouse_summary(paths.warehouse)
+    print(f"\nbuilding the warehouse as of {DEMO.end} (sqlmesh plan + run, audits blocking) ...")
+    build_prod(paths, DEMO.end)
+    print_risk_summary(paths.warehouse)
     return 1 if report.refused else 0
 
 
-COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "demo": cmd_demo}
+def cmd_external_models(args: argparse.Namespace) -> int:
+    print(external_models_yaml(), end="")
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "demo": cmd_demo, "external-models": cmd_external_models}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -50,3 +50,25 @@ def print_warehouse_summary(warehouse: Path) -> None:
         print("\nmost frequent reasons for quarantine:")
         for source, reason, count in reasons:
             print(f"  {count:>6,}  {source}: {reason}")
+
+
+RISK_SUMMARY = """
+SELECT lifecycle_stage, risk_level, count(*) AS customers, round(sum(revenue_at_risk_usd)) AS revenue_at_risk_usd
+FROM marts.mart_churn_risk
+GROUP BY ALL
+ORDER BY 1, 2
+"""
+
+
+def print_risk_summary(warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(RISK_SUMMARY).fetchall()
+        (as_of,) = con.execute("SELECT max(as_of_date) FROM marts.mart_churn_risk").fetchone()
+    finally:
+        con.close()
+    print(f"\ncustomers by lifecycle stage and rule-based risk, as of {as_of}:")
+    print(f"{'stage':<12}{'risk':<8}{'customers':>10}{'revenue at risk':>18}")
+    for stage, level, customers, at_risk in rows:
+        print(f"{stage:<12}{level:<8}{customers:>10,}{at_risk:>18,.0f}")
+    print(f"\nmarts: {warehouse} (marts.mart_customer_360, marts.mart_churn_risk)")

@@ -73,3 +73,20 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE IF NOT EXISTS {raw_table(source)} ({columns})")
         text_columns = ", ".join([*(f'"{name}" VARCHAR' for name in source.column_names), *QUARANTINE_LINEAGE])
         con.execute(f"CREATE TABLE IF NOT EXISTS {quarantine_table(source)} ({text_columns})")
+
+
+def external_models_yaml() -> str:
+    """The raw tables as SQLMesh external models (external_models.yaml), from the contracts."""
+    lines = [
+        "# The raw tables ingestion writes, declared for SQLMesh. Generated from churnmesh/contracts.py",
+        "# by `churnmesh external-models`; a test keeps it in step with the contracts.",
+    ]
+    for source in SOURCES:
+        lines += [
+            f"- name: {raw_table(source)}",
+            f"  description: Valid rows of the {source.name} landing files.",
+            "  columns:",
+        ]
+        lines += [f"    {c.name}: {DUCKDB_TYPES[c.kind]}" for c in source.columns]
+        lines += [f"    {d.split()[0]}: {d.split()[1]}" for d in RAW_LINEAGE]
+    return "\n".join(lines) + "\n"

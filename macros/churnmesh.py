@@ -1,0 +1,32 @@
+"""Macros shared by the models."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlmesh import macro
+from sqlmesh.core.macros import MacroEvaluator
+
+
+@macro()
+def file_date(evaluator: MacroEvaluator, source_file: exp.Expression) -> exp.Expression:
+    """The business date of a landing file, from its path (orders/2024-01-05.csv -> 2024-01-05)."""
+    return exp.cast(
+        exp.func(
+            "regexp_extract", source_file, exp.Literal.string("([0-9]{4}-[0-9]{2}-[0-9]{2})"), exp.Literal.number(1)
+        ),
+        exp.DataType.build("DATE"),
+    )
+
+
+@macro()
+def as_of_date(evaluator: MacroEvaluator) -> exp.Expression:
+    """The date a full (non-incremental) model describes: the day before the run's execution time.
+
+    The execution time is a parameter of every plan and run (churnmesh passes as_of + 1 day), so a
+    model never reads the clock: rerunning with the same execution time gives the same numbers.
+    """
+    execution_ds = evaluator.locals.get("execution_ds")
+    day_before = exp.cast(exp.Literal.string(str(execution_ds)), exp.DataType.build("DATE")) - exp.Interval(
+        this=exp.Literal.string("1"), unit=exp.var("DAY")
+    )
+    return exp.cast(day_before, exp.DataType.build("DATE"))

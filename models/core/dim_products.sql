@@ -1,0 +1,16 @@
+MODEL (
+  name core.dim_products,
+  kind FULL,
+  grain product_id,
+  description 'Products with category, list price, unit cost and unit margin.',
+  audits (unique_values(columns := (product_id)), not_null(columns := (product_id, category)))
+);
+
+SELECT
+  product_id,
+  product_name,
+  category,
+  list_price_usd,
+  unit_cost_usd,
+  list_price_usd - unit_cost_usd AS unit_margin_usd
+FROM staging.seed_products

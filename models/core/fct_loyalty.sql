@@ -1,0 +1,22 @@
+MODEL (
+  name core.fct_loyalty,
+  kind FULL,
+  grain (customer_id, snapshot_date),
+  description 'Loyalty balance snapshots up to the as-of date, with how long each balance held.',
+  audits (
+    unique_combination_of_columns(columns := (customer_id, snapshot_date)),
+    not_null(columns := (customer_id, snapshot_date, points_balance)),
+    value_not_negative(column := points_balance)
+  )
+);
+
+SELECT
+  l.customer_id,
+  l.snapshot_date,
+  l.points_balance,
+  l.loyalty_tier,
+  LEAD(l.snapshot_date) OVER (PARTITION BY l.customer_id ORDER BY l.snapshot_date) AS next_snapshot_date
+FROM staging.stg_loyalty_balances AS l
+SEMI JOIN staging.stg_customers AS c
+  ON l.customer_id = c.customer_id AND c.exported_on <= @as_of_date()
+WHERE l.snapshot_date <= @as_of_date()

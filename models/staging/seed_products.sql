@@ -1,0 +1,8 @@
+MODEL (
+  name staging.seed_products,
+  kind SEED (path '../../seeds/products.csv'),
+  grain product_id,
+  description 'Products with category, list price and unit cost (reference data).',
+  columns (product_id TEXT, product_name TEXT, category TEXT, list_price_usd DECIMAL(10, 2), unit_cost_usd DECIMAL(10, 2)),
+  audits (unique_values(columns := (product_id)), not_null(columns := (product_id, category)))
+);

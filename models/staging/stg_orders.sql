@@ -1,0 +1,41 @@
+MODEL (
+  name staging.stg_orders,
+  kind VIEW,
+  grain order_id,
+  description 'Order lines, purchases and refunds, one row per order (the latest export of each).',
+  column_descriptions (
+    order_id = 'Order key',
+    ordered_at = 'Order timestamp (UTC)',
+    order_date = 'Order date',
+    order_type = 'purchase or refund',
+    original_order_id = 'For a refund: the purchase it refunds',
+    quantity = 'Units; negative for a refund',
+    amount_usd = 'quantity x unit price: positive for purchases, negative for refunds',
+    country_code = 'ISO 3166-1 alpha-2 country of delivery'
+  ),
+  audits (
+    unique_values(columns := (order_id)),
+    not_null(columns := (order_id, customer_id, ordered_at, amount_usd))
+  )
+);
+
+SELECT
+  order_id,
+  customer_id,
+  order_datetime AS ordered_at,
+  CAST(order_datetime AS DATE) AS order_date,
+  order_type,
+  original_order_id,
+  product_id,
+  product_category AS category,
+  quantity,
+  unit_price_usd,
+  ROUND(quantity * unit_price_usd, 2) AS amount_usd,
+  device_type,
+  order_channel,
+  city,
+  country AS country_code,
+  loyalty_points_earned,
+  @file_date(_source_file) AS exported_on
+FROM raw.orders
+QUALIFY ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY _source_file DESC, _row_number DESC) = 1
