@@ -40,7 +40,21 @@ class BuildResult:
     mart_rows: dict[str, int]
 
 
-MARTS = ("marts.mart_customer_360", "marts.mart_churn_risk")
+MARTS = (
+    "marts.mart_customer_360",
+    "marts.mart_clv",
+    "marts.mart_churn_risk",
+    "marts.mart_customer_segments",
+    "marts.mart_retention_cohorts",
+    "marts.mart_category_ltv",
+    "marts.mart_churn_support_analysis",
+    "marts.mart_ticket_analytics",
+    "marts.mart_top_root_causes",
+    "marts.mart_app_version_impact",
+    "metrics.metric_customer_ltv",
+    "metrics.metric_mom_spend_change",
+    "metrics.metric_avg_transaction_value",
+)
 
 
 def build_prod(paths: DataPaths, as_of: date) -> BuildResult:

@@ -12,7 +12,7 @@ import pytest
 from churnmesh.ingestion import ingest
 from churnmesh.ingestion.tables import external_models_yaml
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import build_prod, sqlmesh_context
+from churnmesh.warehouse import MARTS, build_prod, sqlmesh_context
 from tests.helpers import query
 
 AS_OF = date(2024, 2, 29)
@@ -43,10 +43,21 @@ def test_sqlmesh_unit_tests_pass(built: DataPaths) -> None:
     assert result.testsRun >= 2
 
 
+def test_every_mart_has_rows(built: DataPaths) -> None:
+    empty = [mart for mart in MARTS if query(built.warehouse, f"SELECT count(*) FROM {mart}") == [(0,)]]
+    assert empty == []
+
+
 def test_marts_hold_one_row_per_customer_signed_up_by_the_as_of_date(built: DataPaths, clean_landing: Path) -> None:
     customers = pd.concat(pd.read_csv(p, dtype=str) for p in sorted((clean_landing / "customers").glob("*.csv")))
     signed_up = customers[pd.to_datetime(customers["signup_datetime"]).dt.date <= AS_OF]["customer_id"].nunique()
-    for mart in ("marts.mart_customer_360", "marts.mart_churn_risk", "intermediate.int_customer_lifecycle"):
+    per_customer = (
+        "marts.mart_customer_360",
+        "marts.mart_churn_risk",
+        "marts.mart_clv",
+        "marts.mart_customer_segments",
+    )
+    for mart in per_customer:
         assert query(built.warehouse, f"SELECT count(*), count(DISTINCT customer_id) FROM {mart}") == [
             (signed_up, signed_up)
         ]

@@ -6,7 +6,8 @@ MODEL (
   audits (
     unique_combination_of_columns(columns := (customer_id, snapshot_date)),
     not_null(columns := (customer_id, snapshot_date, points_balance)),
-    value_not_negative(column := points_balance)
+    value_not_negative(column := points_balance),
+    customer_in_dim_customers
   )
 );
 
@@ -17,6 +18,6 @@ SELECT
   l.loyalty_tier,
   LEAD(l.snapshot_date) OVER (PARTITION BY l.customer_id ORDER BY l.snapshot_date) AS next_snapshot_date
 FROM staging.stg_loyalty_balances AS l
-SEMI JOIN staging.stg_customers AS c
-  ON l.customer_id = c.customer_id AND c.exported_on <= @as_of_date()
+SEMI JOIN core.dim_customers AS c
+  ON l.customer_id = c.customer_id
 WHERE l.snapshot_date <= @as_of_date()

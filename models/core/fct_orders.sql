@@ -12,7 +12,8 @@ MODEL (
   ),
   audits (
     unique_values(columns := (order_id)),
-    not_null(columns := (order_id, customer_id, order_date, amount_usd))
+    not_null(columns := (order_id, customer_id, order_date, amount_usd)),
+    customer_in_dim_customers
   )
 );
 
@@ -35,8 +36,8 @@ SELECT
   o.country_code,
   o.loyalty_points_earned
 FROM staging.stg_orders AS o
-SEMI JOIN staging.stg_customers AS c
-  ON o.customer_id = c.customer_id AND c.exported_on <= @end_ds::DATE
+SEMI JOIN core.dim_customers AS c
+  ON o.customer_id = c.customer_id
 LEFT JOIN core.dim_products AS p
   ON o.product_id = p.product_id
 WHERE o.order_date BETWEEN @start_ds AND @end_ds

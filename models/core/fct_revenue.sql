@@ -10,7 +10,8 @@ MODEL (
   audits (
     unique_values(columns := (revenue_event_id)),
     not_null(columns := (revenue_event_id, customer_id, event_date, amount_usd)),
-    accepted_values(column := event_type, is_in := ('purchase', 'refund', 'subscription_charge'))
+    accepted_values(column := event_type, is_in := ('purchase', 'refund', 'subscription_charge')),
+    customer_in_dim_customers
   )
 );
 

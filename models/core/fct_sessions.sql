@@ -8,7 +8,8 @@ MODEL (
   description 'App and web sessions of known customers.',
   audits (
     unique_values(columns := (session_id)),
-    not_null(columns := (session_id, customer_id, session_date))
+    not_null(columns := (session_id, customer_id, session_date)),
+    customer_in_dim_customers
   )
 );
 
@@ -24,6 +25,6 @@ SELECT
   s.pages_viewed,
   s.events_fired
 FROM staging.stg_device_sessions AS s
-SEMI JOIN staging.stg_customers AS c
-  ON s.customer_id = c.customer_id AND c.exported_on <= @end_ds::DATE
+SEMI JOIN core.dim_customers AS c
+  ON s.customer_id = c.customer_id
 WHERE s.session_date BETWEEN @start_ds AND @end_ds

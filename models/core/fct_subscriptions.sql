@@ -10,15 +10,16 @@ MODEL (
   audits (
     unique_values(columns := (subscription_id)),
     not_null(columns := (subscription_id, customer_id, plan_id, status)),
-    accepted_values(column := status, is_in := ('active', 'paused', 'cancelled'))
+    accepted_values(column := status, is_in := ('active', 'paused', 'cancelled')),
+    customer_in_dim_customers
   )
 );
 
 WITH latest AS (
   SELECT s.*
   FROM staging.stg_subscriptions AS s
-  SEMI JOIN staging.stg_customers AS c
-    ON s.customer_id = c.customer_id AND c.exported_on <= @as_of_date()
+  SEMI JOIN core.dim_customers AS c
+    ON s.customer_id = c.customer_id
   WHERE s.exported_on <= @as_of_date()
   QUALIFY ROW_NUMBER() OVER (PARTITION BY s.subscription_id ORDER BY s.exported_on DESC) = 1
 )

@@ -12,15 +12,16 @@ MODEL (
   audits (
     unique_values(columns := (ticket_id)),
     not_null(columns := (ticket_id, customer_id, opened_date)),
-    accepted_range(column := csat_score, min_v := 1, max_v := 5)
+    accepted_range(column := csat_score, min_v := 1, max_v := 5),
+    customer_in_dim_customers
   )
 );
 
 WITH as_of AS (
   SELECT t.*, t.closed_at IS NOT NULL AND CAST(t.closed_at AS DATE) <= @as_of_date() AS is_closed
   FROM staging.stg_support_tickets AS t
-  SEMI JOIN staging.stg_customers AS c
-    ON t.customer_id = c.customer_id AND c.exported_on <= @as_of_date()
+  SEMI JOIN core.dim_customers AS c
+    ON t.customer_id = c.customer_id
   WHERE t.opened_date <= @as_of_date()
 )
 SELECT

@@ -2,7 +2,7 @@ MODEL (
   name intermediate.int_customer_lifecycle,
   kind FULL,
   grain customer_id,
-  description 'Lifecycle stage and rule-based churn risk per customer as of the as-of date. Stages (config.yaml variables): onboarding within @onboarding_days of signup; churned after @churn_inactive_days without a purchase and no active subscription; dormant after @dormant_inactive_days without a purchase; otherwise active. The risk score (0-100) adds points for inactivity (up to 40), falling spend (15) and sessions (10), low-CSAT tickets (10 each, up to 20), auto-renew off (15) and a cancelled plan (15); churned customers score 100. Levels: high from @risk_high_threshold, medium from @risk_medium_threshold. This score is the baseline every churn model is compared with.',
+  description 'Lifecycle stage and rule-based churn risk per customer as of the as-of date. Stages, with the thresholds of config.yaml: onboarding within onboarding_days of signup; churned after churn_inactive_days without a purchase and with no active subscription; dormant after dormant_inactive_days without a purchase; otherwise active. The risk score (0-100) adds points for inactivity (up to 40), falling spend (15) and sessions (10), low-CSAT tickets (10 each, up to 20), auto-renew off (15) and a cancelled plan (15); churned customers score 100. Levels: high from risk_high_threshold, medium from risk_medium_threshold. This score is the baseline every churn model is compared with.',
   column_descriptions (
     lifecycle_stage = 'onboarding, active, dormant or churned',
     risk_score = 'Rule-based churn risk 0-100',

@@ -1,0 +1,25 @@
+MODEL (
+  name marts.mart_category_ltv,
+  kind FULL,
+  grain favourite_category,
+  description 'Lifetime value and purchase frequency of customers grouped by their favourite category, as of the as-of date (customers with at least one purchase).',
+  audits (
+    unique_values(columns := (favourite_category)),
+    not_null(columns := (favourite_category, customers, avg_ltv_usd))
+  )
+);
+
+SELECT
+  f.favourite_category,
+  MAX(c.as_of_date) AS as_of_date,
+  COUNT(*) AS customers,
+  ROUND(AVG(c.historical_clv_usd), 2) AS avg_ltv_usd,
+  ROUND(MEDIAN(c.historical_clv_usd), 2) AS median_ltv_usd,
+  ROUND(SUM(c.historical_clv_usd), 2) AS total_ltv_usd,
+  ROUND(AVG(c.purchases_per_month), 3) AS avg_purchases_per_month,
+  ROUND(AVG(c.average_order_value_usd), 2) AS avg_order_value_usd
+FROM marts.mart_clv AS c
+JOIN intermediate.int_customer_features AS f
+  ON c.customer_id = f.customer_id
+WHERE c.purchases > 0 AND f.favourite_category IS NOT NULL
+GROUP BY f.favourite_category

@@ -1,0 +1,34 @@
+MODEL (
+  name marts.mart_clv,
+  kind FULL,
+  grain customer_id,
+  description 'Historical customer lifetime value per customer as of the as-of date, with tenure, average order value and purchase frequency. Predicted CLV over the horizon joins in from scoring.',
+  column_descriptions (
+    historical_clv_usd = 'Net revenue to date (metrics.metric_customer_ltv)',
+    average_order_value_usd = 'Mean purchase amount (metrics.metric_avg_transaction_value)',
+    purchases_per_month = 'Purchases divided by tenure in 30-day months (at least one month)'
+  ),
+  audits (
+    unique_values(columns := (customer_id)),
+    not_null(columns := (customer_id, historical_clv_usd, tenure_days))
+  )
+);
+
+SELECT
+  l.customer_id,
+  l.as_of_date,
+  f.signup_date,
+  f.tenure_days,
+  l.ltv_usd AS historical_clv_usd,
+  l.order_revenue_usd,
+  l.subscription_revenue_usd,
+  l.purchases,
+  l.first_purchase_date,
+  l.last_purchase_date,
+  atv.mean_usd AS average_order_value_usd,
+  ROUND(l.purchases / GREATEST(f.tenure_days / 30.0, 1), 3) AS purchases_per_month
+FROM metrics.metric_customer_ltv AS l
+JOIN intermediate.int_customer_features AS f
+  ON l.customer_id = f.customer_id
+LEFT JOIN metrics.metric_avg_transaction_value AS atv
+  ON l.customer_id = atv.customer_id
