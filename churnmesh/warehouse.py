@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import duckdb
 
@@ -23,11 +24,11 @@ def execution_time(as_of: date) -> datetime:
 
 
 @contextmanager
-def sqlmesh_context(paths: DataPaths, gateway: str | None = None) -> Iterator[Context]:
-    """A SQLMesh context on this project whose files live under `paths` (absolute)."""
+def sqlmesh_context(paths: DataPaths, gateway: str | None = None, project: Path = PROJECT_ROOT) -> Iterator[Context]:
+    """A SQLMesh context on the project whose data files live under `paths` (absolute)."""
     os.environ["CHURNMESH_DATA_DIR"] = str(paths.root)
     paths.root.mkdir(parents=True, exist_ok=True)
-    context = Context(paths=str(PROJECT_ROOT), gateway=gateway)
+    context = Context(paths=str(project), gateway=gateway)
     try:
         yield context
     finally:
@@ -57,9 +58,9 @@ MARTS = (
 )
 
 
-def build_prod(paths: DataPaths, as_of: date) -> BuildResult:
+def build_prod(paths: DataPaths, as_of: date, project: Path = PROJECT_ROOT, gateway: str | None = None) -> BuildResult:
     """Apply the prod plan (first time) and run every interval up to `as_of`. Audits block."""
-    with sqlmesh_context(paths) as context:
+    with sqlmesh_context(paths, gateway, project) as context:
         context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
         context.run(execution_time=execution_time(as_of))
     return BuildResult(as_of, count_rows(paths, MARTS))

@@ -12,7 +12,7 @@ import pytest
 from churnmesh.ingestion import ingest
 from churnmesh.ingestion.tables import external_models_yaml
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import MARTS, build_prod, sqlmesh_context
+from churnmesh.warehouse import MARTS, build_prod, execution_time, sqlmesh_context
 from tests.helpers import query
 
 AS_OF = date(2024, 2, 29)
@@ -41,6 +41,11 @@ def test_sqlmesh_unit_tests_pass(built: DataPaths) -> None:
         result = context.test()
     assert result.wasSuccessful(), [str(e) for e in result.errors + result.failures]
     assert result.testsRun >= 2
+
+
+def test_every_audit_passes(built: DataPaths) -> None:
+    with sqlmesh_context(built) as context:
+        assert context.audit(start="2024-01-01", end=AS_OF, execution_time=execution_time(AS_OF))
 
 
 def test_every_mart_has_rows(built: DataPaths) -> None:
@@ -72,7 +77,7 @@ def test_lifetime_value_equals_an_independent_pandas_computation(built: DataPath
     warehouse = dict(
         query(
             built.warehouse,
-            "SELECT customer_id, round(monetary_usd, 2) FROM marts.mart_customer_360 "
+            "SELECT customer_id, round(monetary_usd, 2)::DOUBLE FROM marts.mart_customer_360 "
             "WHERE frequency > 0 OR monetary_usd <> 0",
         )
     )

@@ -10,6 +10,7 @@ MODEL (
     order_type = 'purchase or refund',
     original_order_id = 'For a refund: the purchase it refunds',
     quantity = 'Units; negative for a refund',
+    unit_price_usd = 'Unit price in USD (exact decimal, so sums do not depend on row order)',
     amount_usd = 'quantity x unit price: positive for purchases, negative for refunds',
     country_code = 'ISO 3166-1 alpha-2 country of delivery'
   ),
@@ -29,8 +30,8 @@ SELECT
   product_id,
   product_category AS category,
   quantity,
-  unit_price_usd,
-  ROUND(quantity * unit_price_usd, 2) AS amount_usd,
+  CAST(unit_price_usd AS DECIMAL(12, 2)) AS unit_price_usd,
+  CAST(ROUND(quantity * unit_price_usd, 2) AS DECIMAL(14, 2)) AS amount_usd,
   device_type,
   order_channel,
   city,
