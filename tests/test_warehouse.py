@@ -90,3 +90,91 @@ def test_a_rebuild_for_the_same_as_of_date_changes_nothing(built: DataPaths) -> 
     before = query(built.warehouse, "SELECT * FROM marts.mart_churn_risk ORDER BY customer_id")
     build_prod(built, AS_OF)
     assert query(built.warehouse, "SELECT * FROM marts.mart_churn_risk ORDER BY customer_id") == before
+
+
+def _landing(landing: Path, source: str) -> pd.DataFrame:
+    return pd.concat(pd.read_csv(p, dtype=str) for p in sorted((landing / source).glob("*.csv")))
+
+
+def _orders(landing: Path) -> pd.DataFrame:
+    orders = _landing(landing, "orders").drop_duplicates("order_id", keep="last")
+    orders["date"] = pd.to_datetime(orders["order_datetime"]).dt.date
+    orders = orders[orders["date"] <= AS_OF].copy()
+    orders["amount"] = (orders["quantity"].astype(int) * orders["unit_price_usd"].astype(float)).round(2)
+    orders["month"] = pd.to_datetime(orders["order_datetime"]).dt.to_period("M").dt.start_time.dt.date
+    return orders
+
+
+def test_average_transaction_value_equals_pandas(built: DataPaths, clean_landing: Path) -> None:
+    purchases = _orders(clean_landing).query("order_type == 'purchase'")
+    expected = purchases.groupby("customer_id")["amount"].agg(["count", "mean", "min", "max", "median"])
+    rows = query(
+        built.warehouse,
+        "SELECT customer_id, purchases, mean_usd::DOUBLE, min_usd::DOUBLE, max_usd::DOUBLE, "
+        "median_usd::DOUBLE FROM metrics.metric_avg_transaction_value",
+    )
+    assert len(rows) == len(expected)
+    for customer, count, mean, low, high, median in rows:
+        e = expected.loc[customer]
+        assert (count, low, high) == (e["count"], pytest.approx(e["min"]), pytest.approx(e["max"]))
+        assert mean == pytest.approx(e["mean"], abs=0.006)
+        assert median == pytest.approx(e["median"], abs=0.006)
+
+
+def test_month_over_month_spend_equals_pandas(built: DataPaths, clean_landing: Path) -> None:
+    spend = _orders(clean_landing).groupby(["customer_id", "month"])["amount"].sum().round(2)
+    rows = query(
+        built.warehouse,
+        "SELECT customer_id, month_start, spend_usd::DOUBLE, prior_month_spend_usd::DOUBLE "
+        "FROM metrics.metric_mom_spend_change",
+    )
+    for customer, month, value, prior in rows:
+        assert value == pytest.approx(spend.get((customer, month), 0.0), abs=0.006)
+        previous = (pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date()
+        assert prior == pytest.approx(spend.get((customer, previous), 0.0), abs=0.006)
+    months_with_spend = {key for key, value in spend.items() if value != 0}
+    assert months_with_spend <= {(c, m) for c, m, *_ in rows}
+
+
+def _subscription_charges(landing: Path) -> pd.DataFrame:
+    """Charges as the warehouse defines them: at the start, and whenever an active subscription's
+    next billing date moves forward (a renewal or the end of a pause)."""
+    frames = []
+    for path in sorted((landing / "subscriptions").glob("*.csv")):
+        frame = pd.read_csv(path, dtype=str)
+        frames.append(frame.assign(exported_on=pd.Timestamp(path.name[:10]).date()))
+    subs = pd.concat(frames).sort_values(["subscription_id", "exported_on"])
+    subs = subs[subs["exported_on"] <= AS_OF]
+    subs["previous_renewal"] = subs.groupby("subscription_id")["renewal_date"].shift()
+    first = subs.groupby("subscription_id").head(1)
+    starts = first.assign(date=pd.to_datetime(first["start_date"]).dt.date)
+    later = subs[subs.duplicated("subscription_id")]
+    renewals = later[(later["status"] == "active") & (later["renewal_date"] > later["previous_renewal"])]
+    renewals = renewals.assign(date=renewals["exported_on"])
+    charges = pd.concat([starts, renewals])[["customer_id", "plan_id", "date"]]
+    prices = pd.read_csv(PROJECT_ROOT / "seeds" / "plans.csv").set_index("plan_id")["price_usd"]
+    return charges.assign(amount=charges["plan_id"].map(prices))
+
+
+def test_cohort_retention_equals_pandas(built: DataPaths, clean_landing: Path) -> None:
+    customers = _landing(clean_landing, "customers").drop_duplicates("customer_id")
+    signup = pd.to_datetime(customers["signup_datetime"])
+    customers = customers.assign(cohort=signup.dt.to_period("M").dt.start_time.dt.date)[
+        (signup >= "2024-01-01") & (signup.dt.date <= AS_OF)
+    ]
+    orders = _orders(clean_landing)[["customer_id", "date", "amount"]]
+    events = pd.concat([orders, _subscription_charges(clean_landing)[["customer_id", "date", "amount"]]])
+    events = events[events["date"] <= AS_OF].merge(customers[["customer_id", "cohort"]], on="customer_id")
+    events["month"] = pd.to_datetime(events["date"]).dt.to_period("M").dt.start_time.dt.date
+    retained = events[events["amount"] > 0].groupby(["cohort", "month"])["customer_id"].nunique()
+    sizes = customers.groupby("cohort").size()
+    rows = query(
+        built.warehouse,
+        "SELECT cohort_month, activity_month, cohort_customers, customers_retained, "
+        "retention_rate FROM marts.mart_retention_cohorts",
+    )
+    assert len(rows) == sum(1 for c in sizes.index for m in pd.date_range(c, AS_OF, freq="MS"))
+    for cohort, month, size, kept, rate in rows:
+        assert size == sizes[cohort]
+        assert kept == retained.get((cohort, month), 0), (cohort, month)
+        assert rate == pytest.approx(kept / size)

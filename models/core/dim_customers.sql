@@ -8,7 +8,18 @@ MODEL (
     version = '1 for the profile at signup, then +1 per change',
     valid_from = 'First day this version applies',
     valid_to = 'First day of the next version; null for the current one',
-    is_current = 'True for the version in force on the as-of date'
+    is_current = 'True for the version in force on the as-of date',
+    customer_id = 'Customer key (C + 7 digits)',
+    first_name = 'First name (personal data)',
+    last_name = 'Last name (personal data)',
+    email = 'Email address (personal data)',
+    gender = 'female, male, non_binary or undisclosed',
+    date_of_birth = 'Date of birth (personal data)',
+    signed_up_at = 'Signup timestamp (UTC)',
+    signup_date = 'Signup date',
+    city = 'City',
+    country_code = 'ISO 3166-1 alpha-2 country',
+    marketing_opt_in = 'Consent to marketing'
   ),
   audits (
     unique_values(columns := (customer_version_key)),

@@ -3,6 +3,16 @@ MODEL (
   kind FULL,
   grain date_day,
   description 'One row per calendar day from the earliest signup to the as-of date.',
+  column_descriptions (
+    date_day = 'Calendar day',
+    year = 'Calendar year',
+    quarter = 'Quarter 1-4',
+    month = 'Month number 1-12',
+    month_start = 'First day of the month',
+    quarter_start = 'First day of the quarter',
+    iso_weekday = 'ISO weekday, 1 = Monday',
+    is_weekend = 'Saturday or Sunday'
+  ),
   audits (unique_values(columns := (date_day)), not_null(columns := (date_day)))
 );
 

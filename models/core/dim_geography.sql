@@ -3,6 +3,12 @@ MODEL (
   kind FULL,
   grain (city, country_code),
   description 'Cities with country and sales region: the reference list plus any city seen in customer profiles or orders (region "Unknown" until added to seeds/regions.csv).',
+  column_descriptions (
+    city = 'City',
+    country_code = 'ISO 3166-1 alpha-2 country',
+    country_name = 'Country name',
+    region = 'Sales region'
+  ),
   audits (unique_combination_of_columns(columns := (city, country_code)), not_null(columns := (city, country_code, region)))
 );
 

@@ -3,6 +3,13 @@ MODEL (
   kind FULL,
   grain (customer_id, snapshot_date),
   description 'Loyalty balance snapshots up to the as-of date, with how long each balance held.',
+  column_descriptions (
+    customer_id = 'Customer key (C + 7 digits)',
+    snapshot_date = 'Day the balance changed',
+    points_balance = 'Loyalty points balance',
+    loyalty_tier = 'bronze, silver, gold or platinum',
+    next_snapshot_date = 'Day of the next balance change; null for the latest'
+  ),
   audits (
     unique_combination_of_columns(columns := (customer_id, snapshot_date)),
     not_null(columns := (customer_id, snapshot_date, points_balance)),

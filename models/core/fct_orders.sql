@@ -8,7 +8,22 @@ MODEL (
   description 'Order lines (purchases and refunds) of known customers, with product cost and margin. Rows whose customer has no profile are held in core.orphan_facts instead.',
   column_descriptions (
     amount_usd = 'Signed amount: positive for a purchase, negative for a refund',
-    margin_usd = 'Signed gross margin: amount minus units x unit cost'
+    margin_usd = 'Signed gross margin: amount minus units x unit cost',
+    order_id = 'Order key (O + 9 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    ordered_at = 'Order timestamp (UTC)',
+    order_date = 'Order date',
+    order_type = 'purchase or refund',
+    original_order_id = 'For a refund: the purchase it refunds',
+    product_id = 'Product key (P + 3 digits)',
+    category = 'Product category',
+    quantity = 'Units; negative for a refund',
+    unit_price_usd = 'Unit price in USD',
+    device_type = 'mobile, desktop or tablet',
+    order_channel = 'web, app, marketplace or phone',
+    city = 'City',
+    country_code = 'ISO 3166-1 alpha-2 country',
+    loyalty_points_earned = 'Loyalty points the order earned'
   ),
   audits (
     unique_values(columns := (order_id)),

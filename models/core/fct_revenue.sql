@@ -5,7 +5,12 @@ MODEL (
   description 'Every revenue event up to the as-of date as a signed amount: purchases (+), refunds (-) and subscription charges (+, at the start of a subscription and at each renewal or resumption).',
   column_descriptions (
     event_type = 'purchase, refund or subscription_charge',
-    amount_usd = 'Signed revenue in USD'
+    amount_usd = 'Signed revenue in USD',
+    revenue_event_id = 'Key of the revenue event: order:<order_id> or subscription:<id>:<date>',
+    customer_id = 'Customer key (C + 7 digits)',
+    event_date = 'Day of the event',
+    category = 'Product category',
+    plan_id = 'Subscription plan key'
   ),
   audits (
     unique_values(columns := (revenue_event_id)),

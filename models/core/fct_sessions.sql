@@ -6,6 +6,18 @@ MODEL (
   ),
   grain session_id,
   description 'App and web sessions of known customers.',
+  column_descriptions (
+    session_id = 'Session key (E + 10 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    started_at = 'Session start timestamp (UTC)',
+    session_date = 'Day the session started',
+    duration_seconds = 'Session length in seconds',
+    device_type = 'mobile, desktop or tablet',
+    os_version = 'Operating system and version',
+    app_version = 'Mobile app version (semantic version); null for web',
+    pages_viewed = 'Pages viewed in the session',
+    events_fired = 'App events fired in the session'
+  ),
   audits (
     unique_values(columns := (session_id)),
     not_null(columns := (session_id, customer_id, session_date)),

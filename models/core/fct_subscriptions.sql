@@ -5,7 +5,18 @@ MODEL (
   description 'Subscriptions as they stood on the as-of date (their latest version exported by then), with plan price and monthly recurring revenue.',
   column_descriptions (
     status = 'active, paused or cancelled on the as-of date',
-    mrr_usd = 'Monthly recurring revenue: the plan price normalised to 30 days while active, else 0'
+    mrr_usd = 'Monthly recurring revenue: the plan price normalised to 30 days while active, else 0',
+    subscription_id = 'Subscription key (S + 8 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    plan_id = 'Subscription plan key',
+    plan_name = 'Plan name',
+    plan_tier = 'basic, plus or premium',
+    start_date = 'First day of the subscription',
+    end_date = 'Last day of service of a cancelled subscription',
+    renewal_date = 'Next billing date (resume date while paused)',
+    is_auto_renew = 'The subscription renews automatically',
+    price_usd = 'Price per billing period in USD',
+    last_changed_on = 'Export date of the version in force'
   ),
   audits (
     unique_values(columns := (subscription_id)),

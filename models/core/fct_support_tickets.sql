@@ -7,7 +7,19 @@ MODEL (
     is_closed = 'Closed on or before the as-of date',
     resolution_time_minutes = 'Known once closed',
     csat_score = 'Known once closed; null if the customer did not answer',
-    severity = 'Root cause severity 1 (minor) to 4 (critical)'
+    severity = 'Root cause severity 1 (minor) to 4 (critical)',
+    ticket_id = 'Ticket key (T + 8 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    opened_at = 'Ticket opening timestamp (UTC)',
+    opened_date = 'Ticket opening date',
+    closed_at = 'Ticket closing timestamp (UTC); null while open',
+    closed_date = 'Ticket closing date; null while open',
+    status = 'open, pending or closed',
+    channel = 'Support channel: email, chat, phone or in_app',
+    issue_type = 'Kind of issue: delivery, product, billing, account, app_crash, app_performance, general',
+    root_cause = 'Root cause of the ticket (seeds/root_causes.csv)',
+    product_id = 'Product key (P + 3 digits)',
+    app_version = 'Mobile app version (semantic version); null for web'
   ),
   audits (
     unique_values(columns := (ticket_id)),

@@ -3,6 +3,12 @@ MODEL (
   kind FULL,
   grain (source, record_id, customer_id),
   description 'Rows loaded into raw whose customer has no profile (yet) by the as-of date. They are kept out of the facts and listed here, so nothing disappears: a late customer file brings them in on the next run.',
+  column_descriptions (
+    source = 'Landing source the row came from',
+    record_id = 'Key of the held row in its source',
+    customer_id = 'Customer key (C + 7 digits)',
+    event_date = 'Day of the event'
+  ),
   audits (unique_combination_of_columns(columns := (source, record_id, customer_id)))
 );
 

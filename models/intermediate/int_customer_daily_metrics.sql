@@ -13,7 +13,11 @@ MODEL (
     net_revenue_usd = 'Purchases minus refunds',
     sessions = 'Sessions started that day',
     mobile_sessions = 'Of which on a mobile device',
-    tickets_opened = 'Support tickets opened that day'
+    tickets_opened = 'Support tickets opened that day',
+    customer_id = 'Customer key (C + 7 digits)',
+    activity_date = 'Day of the activity',
+    events = 'App events fired',
+    pages = 'Pages viewed'
   ),
   audits (
     unique_combination_of_columns(columns := (customer_id, activity_date)),

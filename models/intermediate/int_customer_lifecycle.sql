@@ -7,7 +7,9 @@ MODEL (
     lifecycle_stage = 'onboarding, active, dormant or churned',
     risk_score = 'Rule-based churn risk 0-100',
     risk_level = 'high, medium or low',
-    primary_risk_reason = 'The largest contributor to the score, in words'
+    primary_risk_reason = 'The largest contributor to the score, in words',
+    customer_id = 'Customer key (C + 7 digits)',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)'
   ),
   audits (
     unique_values(columns := (customer_id)),

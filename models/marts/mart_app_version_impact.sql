@@ -7,7 +7,11 @@ MODEL (
     first_seen_date = 'First day a session used this version',
     tickets_per_100_users = 'Tickets from this version per 100 of its users',
     baseline_tickets_per_100_users = 'Mean rate of the three preceding versions; null for the first',
-    is_ticket_spike = 'Rate above twice the baseline'
+    is_ticket_spike = 'Rate above twice the baseline',
+    app_version = 'Mobile app version (semantic version); null for web',
+    users = 'Customers with at least one session on the version',
+    tickets = 'Number of tickets',
+    churned_user_share = 'Share of the version''s users who are churned'
   ),
   audits (
     unique_values(columns := (app_version)),

@@ -3,6 +3,16 @@ MODEL (
   kind FULL,
   grain favourite_category,
   description 'Lifetime value and purchase frequency of customers grouped by their favourite category, as of the as-of date (customers with at least one purchase).',
+  column_descriptions (
+    favourite_category = 'Category with the highest net spend ever (ties: alphabetical)',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)',
+    customers = 'Number of customers',
+    avg_ltv_usd = 'Mean historical lifetime value in USD',
+    median_ltv_usd = 'Median historical lifetime value in USD',
+    total_ltv_usd = 'Sum of historical lifetime value in USD',
+    avg_purchases_per_month = 'Mean purchases per 30 days of tenure',
+    avg_order_value_usd = 'Mean purchase amount in USD'
+  ),
   audits (
     unique_values(columns := (favourite_category)),
     not_null(columns := (favourite_category, customers, avg_ltv_usd))

@@ -5,7 +5,16 @@ MODEL (
   description 'Rule-based churn risk per customer as of the as-of date, with revenue at risk: the net revenue of the last 90 days annualised, plus twelve months of subscription revenue, weighted by the risk score (score / 100). Predicted churn probability and CLV replace these proxies when scoring lands.',
   column_descriptions (
     annual_value_usd = 'Net revenue of the last 90 days x 365/90 + 12 x monthly recurring revenue',
-    revenue_at_risk_usd = 'annual_value_usd x risk_score / 100'
+    revenue_at_risk_usd = 'annual_value_usd x risk_score / 100',
+    customer_id = 'Customer key (C + 7 digits)',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)',
+    lifecycle_stage = 'onboarding, active, dormant or churned',
+    risk_score = 'Rule-based churn risk 0-100',
+    risk_level = 'high, medium or low (thresholds in config.yaml)',
+    primary_risk_reason = 'The largest contributor to the risk score, in words',
+    recency_days = 'Days since the last purchase; null if none',
+    revenue_90d = 'Net order revenue in the 90 days ending on the as-of date',
+    mrr_usd = 'Monthly recurring revenue of active subscriptions'
   ),
   audits (
     unique_values(columns := (customer_id)),

@@ -6,7 +6,11 @@ MODEL (
   column_descriptions (
     dimension = 'tickets_90d, avg_resolution, avg_csat or top_issue_type',
     churn_rate = 'Churned customers / customers in the bucket',
-    high_risk_rate = 'Customers at high rule-based risk / customers in the bucket'
+    high_risk_rate = 'Customers at high rule-based risk / customers in the bucket',
+    bucket = 'Bucket of the dimension',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)',
+    customers = 'Number of customers',
+    churned_customers = 'Customers in the churned lifecycle stage'
   ),
   audits (
     unique_combination_of_columns(columns := (dimension, bucket)),

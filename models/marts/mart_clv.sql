@@ -6,7 +6,16 @@ MODEL (
   column_descriptions (
     historical_clv_usd = 'Net revenue to date (metrics.metric_customer_ltv)',
     average_order_value_usd = 'Mean purchase amount (metrics.metric_avg_transaction_value)',
-    purchases_per_month = 'Purchases divided by tenure in 30-day months (at least one month)'
+    purchases_per_month = 'Purchases divided by tenure in 30-day months (at least one month)',
+    customer_id = 'Customer key (C + 7 digits)',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)',
+    signup_date = 'Signup date',
+    tenure_days = 'Days from signup to the as-of date',
+    order_revenue_usd = 'Purchases minus refunds in USD',
+    subscription_revenue_usd = 'Subscription charges in USD',
+    purchases = 'Purchase orders',
+    first_purchase_date = 'Day of the first purchase; null if none',
+    last_purchase_date = 'Day of the last purchase; null if none'
   ),
   audits (
     unique_values(columns := (customer_id)),

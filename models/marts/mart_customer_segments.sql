@@ -5,7 +5,19 @@ MODEL (
   description 'RFM scores and segment per customer as of the as-of date, with lifecycle, value tier, plan, region and favourite category. R, F and M are quintiles (5 = best) among customers with a purchase; customers without one score 0 and are "no purchase yet". Value tier: top 20% of lifetime value high, next 30% medium, the rest low.',
   column_descriptions (
     rfm_segment = 'champions, loyal, potential_loyalist, new, at_risk, cant_lose, hibernating, lost, or no_purchase_yet',
-    value_tier = 'high, medium or low'
+    value_tier = 'high, medium or low',
+    customer_id = 'Customer key (C + 7 digits)',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)',
+    r_score = 'Recency quintile 1-5 (5 = most recent purchase); 0 without a purchase',
+    f_score = 'Frequency quintile 1-5 (5 = most purchases); 0 without a purchase',
+    m_score = 'Monetary quintile 1-5 (5 = highest lifetime value); 0 without a purchase',
+    rfm_code = 'R, F and M scores as one code, e.g. 545',
+    lifecycle_stage = 'onboarding, active, dormant or churned',
+    ltv_usd = 'Historical lifetime value: net revenue to date in USD',
+    plan_id = 'Subscription plan key',
+    region = 'Sales region',
+    country_code = 'ISO 3166-1 alpha-2 country',
+    favourite_category = 'Category with the highest net spend ever (ties: alphabetical)'
   ),
   audits (
     unique_values(columns := (customer_id)),

@@ -10,7 +10,8 @@ MODEL (
     customers_retained = 'Of them, customers with revenue in this month',
     retention_rate = 'customers_retained / cohort_customers',
     revenue_usd = 'Net revenue of the cohort in this month',
-    revenue_retention = 'revenue_usd / revenue of month 0; null when month 0 had none'
+    revenue_retention = 'revenue_usd / revenue of month 0; null when month 0 had none',
+    activity_month = 'Calendar month of the activity (first day)'
   ),
   audits (
     unique_combination_of_columns(columns := (cohort_month, months_since_acquisition)),

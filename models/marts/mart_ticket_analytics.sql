@@ -6,7 +6,25 @@ MODEL (
   column_descriptions (
     is_resolved = 'Closed on or before the as-of date',
     satisfaction_level = 'satisfied (CSAT 4-5), neutral (3), dissatisfied (1-2), no_answer (closed without a score) or pending (not closed)',
-    resolution_speed = 'fast (under 4 hours), normal (under 24 hours), slow, or open'
+    resolution_speed = 'fast (under 4 hours), normal (under 24 hours), slow, or open',
+    ticket_id = 'Ticket key (T + 8 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    opened_at = 'Ticket opening timestamp (UTC)',
+    opened_date = 'Ticket opening date',
+    opened_month = 'Month of opening (first day)',
+    closed_at = 'Ticket closing timestamp (UTC); null while open',
+    status = 'open, pending or closed',
+    channel = 'Support channel: email, chat, phone or in_app',
+    issue_type = 'Kind of issue: delivery, product, billing, account, app_crash, app_performance, general',
+    root_cause = 'Root cause of the ticket (seeds/root_causes.csv)',
+    severity = 'Root cause severity 1 (minor) to 4 (critical)',
+    product_id = 'Product key (P + 3 digits)',
+    product_category = 'Category of the product concerned; no_product when none',
+    app_version = 'Mobile app version (semantic version); null for web',
+    region = 'Sales region',
+    country_code = 'ISO 3166-1 alpha-2 country',
+    resolution_time_minutes = 'Minutes from opening to closing; null while open',
+    csat_score = 'Customer satisfaction 1-5 given at closing; null if not answered'
   ),
   audits (
     unique_values(columns := (ticket_id)),

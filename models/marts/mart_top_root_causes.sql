@@ -7,7 +7,13 @@ MODEL (
     period_type = 'month or quarter',
     share_of_period = 'Tickets / all tickets opened in the period',
     share_open = 'Share of these tickets not closed by the as-of date',
-    satisfaction_rate = 'Share of answered CSAT scores that are 4 or 5; null if none answered'
+    satisfaction_rate = 'Share of answered CSAT scores that are 4 or 5; null if none answered',
+    period_start = 'First day of the month or quarter',
+    root_cause = 'Root cause of the ticket (seeds/root_causes.csv)',
+    product_category = 'Category of the product concerned; no_product when none',
+    tickets = 'Number of tickets',
+    mean_resolution_hours = 'Mean resolution time in hours of the closed tickets',
+    median_resolution_hours = 'Median resolution time in hours of the closed tickets'
   ),
   audits (
     unique_combination_of_columns(columns := (period_type, period_start, root_cause, product_category)),

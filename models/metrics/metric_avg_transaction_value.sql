@@ -5,7 +5,15 @@ MODEL (
   description 'Purchase amount statistics per customer with at least one purchase by the as-of date: mean, standard deviation, min, max, median and a consistency class from the coefficient of variation (consistent < 0.5 <= variable < 1 <= erratic; single purchase: single_purchase).',
   column_descriptions (
     coefficient_of_variation = 'Sample standard deviation / mean; null with one purchase',
-    consistency = 'consistent, variable, erratic or single_purchase'
+    consistency = 'consistent, variable, erratic or single_purchase',
+    customer_id = 'Customer key (C + 7 digits)',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)',
+    purchases = 'Purchase orders',
+    mean_usd = 'Mean purchase amount',
+    stddev_usd = 'Sample standard deviation of purchase amounts; null with one purchase',
+    min_usd = 'Smallest purchase amount',
+    max_usd = 'Largest purchase amount',
+    median_usd = 'Median purchase amount'
   ),
   audits (
     unique_values(columns := (customer_id)),

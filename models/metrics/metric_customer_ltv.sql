@@ -7,7 +7,11 @@ MODEL (
     ltv_usd = 'Net revenue to date: purchases - refunds + subscription charges',
     order_revenue_usd = 'Purchases minus refunds',
     subscription_revenue_usd = 'Subscription charges',
-    purchases = 'Purchase orders to date'
+    purchases = 'Purchase orders to date',
+    customer_id = 'Customer key (C + 7 digits)',
+    as_of_date = 'The date the row describes (the day before the run''s execution time)',
+    first_purchase_date = 'Day of the first purchase; null if none',
+    last_purchase_date = 'Day of the last purchase; null if none'
   ),
   audits (
     unique_values(columns := (customer_id)),

@@ -7,7 +7,10 @@ MODEL (
     spend_usd = 'Net order spend in the month',
     prior_month_spend_usd = 'Net order spend in the month before (0 if none)',
     change_pct = '(spend - prior) / prior x 100; null when the prior month had no spend',
-    trend = 'new (no prior spend), lapsed (no spend now), growing (> +10%), declining (< -10%), stable'
+    trend = 'new (no prior spend), lapsed (no spend now), growing (> +10%), declining (< -10%), stable',
+    customer_id = 'Customer key (C + 7 digits)',
+    month_start = 'First day of the month',
+    is_partial_month = 'The month is the as-of month and is not over yet'
   ),
   audits (
     unique_combination_of_columns(columns := (customer_id, month_start)),

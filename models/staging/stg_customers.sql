@@ -9,7 +9,13 @@ MODEL (
     signup_date = 'Signup date',
     country_code = 'ISO 3166-1 alpha-2 country',
     marketing_opt_in = 'Consent to marketing as of this version',
-    exported_on = 'Business date of the export file that carried this version'
+    exported_on = 'Business date of the export file that carried this version',
+    first_name = 'First name (personal data)',
+    last_name = 'Last name (personal data)',
+    email = 'Email address (personal data)',
+    gender = 'female, male, non_binary or undisclosed',
+    date_of_birth = 'Date of birth (personal data)',
+    city = 'City'
   ),
   audits (
     unique_combination_of_columns(columns := (customer_id, exported_on)),

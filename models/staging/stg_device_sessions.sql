@@ -6,7 +6,15 @@ MODEL (
   column_descriptions (
     session_date = 'Date the session started',
     duration_seconds = 'Session length in seconds',
-    app_version = 'App version; null for web sessions'
+    app_version = 'App version; null for web sessions',
+    session_id = 'Session key (E + 10 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    started_at = 'Session start timestamp (UTC)',
+    ended_at = 'Session end timestamp (UTC)',
+    device_type = 'mobile, desktop or tablet',
+    os_version = 'Operating system and version',
+    pages_viewed = 'Pages viewed in the session',
+    events_fired = 'App events fired in the session'
   ),
   audits (
     unique_values(columns := (session_id)),

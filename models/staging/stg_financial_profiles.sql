@@ -6,7 +6,9 @@ MODEL (
   column_descriptions (
     effective_date = 'Date from which this profile applies',
     income_usd = 'Declared yearly income (USD), may be null',
-    credit_score = 'Credit score 300-850, may be null'
+    credit_score = 'Credit score 300-850, may be null',
+    customer_id = 'Customer key (C + 7 digits)',
+    exported_on = 'Business date of the export file that carried the row'
   ),
   audits (
     unique_combination_of_columns(columns := (customer_id, effective_date)),

@@ -3,6 +3,12 @@ MODEL (
   kind VIEW,
   grain (customer_id, snapshot_date),
   description 'Loyalty point balance and tier, one row per customer on each day the balance changed.',
+  column_descriptions (
+    customer_id = 'Customer key (C + 7 digits)',
+    snapshot_date = 'Day the balance changed',
+    points_balance = 'Loyalty points balance',
+    loyalty_tier = 'bronze, silver, gold or platinum'
+  ),
   audits (
     unique_combination_of_columns(columns := (customer_id, snapshot_date)),
     not_null(columns := (customer_id, snapshot_date, points_balance))

@@ -12,7 +12,15 @@ MODEL (
     quantity = 'Units; negative for a refund',
     unit_price_usd = 'Unit price in USD (exact decimal, so sums do not depend on row order)',
     amount_usd = 'quantity x unit price: positive for purchases, negative for refunds',
-    country_code = 'ISO 3166-1 alpha-2 country of delivery'
+    country_code = 'ISO 3166-1 alpha-2 country of delivery',
+    customer_id = 'Customer key (C + 7 digits)',
+    product_id = 'Product key (P + 3 digits)',
+    category = 'Product category',
+    device_type = 'mobile, desktop or tablet',
+    order_channel = 'web, app, marketplace or phone',
+    city = 'City',
+    loyalty_points_earned = 'Loyalty points the order earned',
+    exported_on = 'Business date of the export file that carried the row'
   ),
   audits (
     unique_values(columns := (order_id)),

@@ -7,7 +7,13 @@ MODEL (
     status = 'active, paused or cancelled as of this version',
     end_date = 'Last day of service of a cancelled subscription',
     renewal_date = 'Next billing date (resume date while paused)',
-    exported_on = 'Business date of the export file that carried this version'
+    exported_on = 'Business date of the export file that carried this version',
+    subscription_id = 'Subscription key (S + 8 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    plan_id = 'Subscription plan key',
+    plan_name = 'Plan name',
+    start_date = 'First day of the subscription',
+    is_auto_renew = 'The subscription renews automatically'
   ),
   audits (
     unique_combination_of_columns(columns := (subscription_id, exported_on)),

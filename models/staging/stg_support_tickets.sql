@@ -7,7 +7,17 @@ MODEL (
     opened_at = 'Ticket opened (UTC)',
     closed_at = 'Ticket closed (UTC); null while open or pending',
     resolution_time_minutes = 'Minutes from opening to closing',
-    csat_score = 'Customer satisfaction 1-5 given at closing; null if not answered'
+    csat_score = 'Customer satisfaction 1-5 given at closing; null if not answered',
+    ticket_id = 'Ticket key (T + 8 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    opened_date = 'Ticket opening date',
+    status = 'open, pending or closed',
+    channel = 'Support channel: email, chat, phone or in_app',
+    issue_type = 'Kind of issue: delivery, product, billing, account, app_crash, app_performance, general',
+    root_cause = 'Root cause of the ticket (seeds/root_causes.csv)',
+    product_id = 'Product key (P + 3 digits)',
+    app_version = 'Mobile app version (semantic version); null for web',
+    exported_on = 'Business date of the export file that carried the row'
   ),
   audits (
     unique_values(columns := (ticket_id)),
