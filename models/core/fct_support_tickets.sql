@@ -2,7 +2,7 @@ MODEL (
   name core.fct_support_tickets,
   kind FULL,
   grain ticket_id,
-  description 'Support tickets opened by the as-of date, as they stood on that date: a ticket closed later is still open here.',
+  description 'Support tickets known by the as-of date, as they stood on that date (their latest version exported by then): a ticket closed later is still open or pending here.',
   column_descriptions (
     is_closed = 'Closed on or before the as-of date',
     resolution_time_minutes = 'Known once closed',
@@ -30,29 +30,31 @@ MODEL (
 );
 
 WITH as_of AS (
-  SELECT t.*, t.closed_at IS NOT NULL AND CAST(t.closed_at AS DATE) <= @as_of_date() AS is_closed
+  -- The latest version exported by the as-of date: what was known then.
+  SELECT t.*, t.status = 'closed' AS is_closed
   FROM staging.stg_support_tickets AS t
   SEMI JOIN core.dim_customers AS c
     ON t.customer_id = c.customer_id
-  WHERE t.opened_date <= @as_of_date()
+  WHERE t.exported_on <= @as_of_date()
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY t.ticket_id ORDER BY t.exported_on DESC) = 1
 )
 SELECT
   a.ticket_id,
   a.customer_id,
   a.opened_at,
   a.opened_date,
-  CASE WHEN a.is_closed THEN a.closed_at END AS closed_at,
-  CASE WHEN a.is_closed THEN CAST(a.closed_at AS DATE) END AS closed_date,
+  a.closed_at,
+  CAST(a.closed_at AS DATE) AS closed_date,
   a.is_closed,
-  CASE WHEN a.is_closed THEN 'closed' WHEN a.status = 'closed' THEN 'open' ELSE a.status END AS status,
+  a.status,
   a.channel,
   a.issue_type,
   a.root_cause,
   rc.severity,
   a.product_id,
   a.app_version,
-  CASE WHEN a.is_closed THEN a.resolution_time_minutes END AS resolution_time_minutes,
-  CASE WHEN a.is_closed THEN a.csat_score END AS csat_score
+  a.resolution_time_minutes,
+  a.csat_score
 FROM as_of AS a
 LEFT JOIN staging.seed_root_causes AS rc
   ON a.root_cause = rc.root_cause

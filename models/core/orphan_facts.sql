@@ -23,9 +23,10 @@ SELECT 'device_sessions', s.session_id, s.customer_id, s.session_date
 FROM staging.stg_device_sessions AS s ANTI JOIN known AS k ON s.customer_id = k.customer_id
 WHERE session_date <= @as_of_date()
 UNION ALL
-SELECT 'support_tickets', t.ticket_id, t.customer_id, t.opened_date
+SELECT 'support_tickets', t.ticket_id, t.customer_id, MIN(t.opened_date)
 FROM staging.stg_support_tickets AS t ANTI JOIN known AS k ON t.customer_id = k.customer_id
-WHERE opened_date <= @as_of_date()
+WHERE t.exported_on <= @as_of_date()
+GROUP BY ALL
 UNION ALL
 SELECT 'subscriptions', u.subscription_id, u.customer_id, MIN(u.exported_on)
 FROM staging.stg_subscriptions AS u ANTI JOIN known AS k ON u.customer_id = k.customer_id

@@ -2,8 +2,10 @@ MODEL (
   name marts.mart_customer_360,
   kind FULL,
   grain customer_id,
-  description 'One wide row per customer as of the as-of date: profile, lifetime and recent activity, subscription, loyalty, lifecycle, risk and campaign eligibility. Campaign flags: retention = dormant or high risk and not churned; onboarding = in onboarding with no purchase yet; premium = top loyalty tiers or premium plan, low risk.',
+  description 'One wide row per customer as of the as-of date: profile, RFM segment and value tier, lifetime and recent activity, subscription, loyalty, lifecycle, risk and campaign eligibility. Campaign flags: retention = dormant or high risk and not churned; onboarding = in onboarding with no purchase yet; premium = top loyalty tiers or premium plan, low risk.',
   column_descriptions (
+    rfm_segment = 'RFM segment (marts.mart_customer_segments)',
+    value_tier = 'high, medium or low lifetime value (marts.mart_customer_segments)',
     customer_id = 'Customer key (C + 7 digits)',
     as_of_date = 'The date the row describes (the day before the run''s execution time)',
     signup_date = 'Signup date',
@@ -74,6 +76,8 @@ SELECT
   f.loyalty_tier,
   f.points_balance,
   f.favourite_category,
+  seg.rfm_segment,
+  seg.value_tier,
   l.lifecycle_stage,
   l.risk_score,
   l.risk_level,
@@ -86,5 +90,7 @@ JOIN intermediate.int_customer_lifecycle AS l
   ON f.customer_id = l.customer_id
 LEFT JOIN core.dim_geography AS g
   ON f.city = g.city AND f.country_code = g.country_code
+JOIN marts.mart_customer_segments AS seg
+  ON f.customer_id = seg.customer_id
 LEFT JOIN core.dim_plans AS p
   ON f.plan_id = p.plan_id

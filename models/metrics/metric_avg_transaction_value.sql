@@ -44,7 +44,7 @@ SELECT
   min_usd,
   max_usd,
   ROUND(median_usd, 2) AS median_usd,
-  stddev_usd / NULLIF(mean_usd, 0) AS coefficient_of_variation,
+  ROUND(stddev_usd / NULLIF(mean_usd, 0), 4) AS coefficient_of_variation,
   CASE
     WHEN purchases = 1 THEN 'single_purchase'
     WHEN stddev_usd / NULLIF(mean_usd, 0) < 0.5 THEN 'consistent'

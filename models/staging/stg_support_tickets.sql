@@ -1,8 +1,8 @@
 MODEL (
   name staging.stg_support_tickets,
   kind VIEW,
-  grain ticket_id,
-  description 'Support tickets, one row per ticket in its latest exported state (a ticket is exported when opened and again when closed).',
+  grain (ticket_id, exported_on),
+  description 'Support ticket versions: one row per ticket and export date (a ticket is exported when opened and again, as a new version, when closed).',
   column_descriptions (
     opened_at = 'Ticket opened (UTC)',
     closed_at = 'Ticket closed (UTC); null while open or pending',
@@ -20,8 +20,8 @@ MODEL (
     exported_on = 'Business date of the export file that carried the row'
   ),
   audits (
-    unique_values(columns := (ticket_id)),
-    not_null(columns := (ticket_id, customer_id, opened_at, status))
+    unique_combination_of_columns(columns := (ticket_id, exported_on)),
+    not_null(columns := (ticket_id, customer_id, opened_at, status, exported_on))
   )
 );
 
@@ -41,4 +41,4 @@ SELECT
   csat_score,
   @file_date(_source_file) AS exported_on
 FROM raw.support_tickets
-QUALIFY ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY @file_date(_source_file) DESC, _source_file DESC, _row_number DESC) = 1
+QUALIFY ROW_NUMBER() OVER (PARTITION BY ticket_id, @file_date(_source_file) ORDER BY _source_file DESC, _row_number DESC) = 1
