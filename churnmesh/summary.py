@@ -71,4 +71,7 @@ def print_risk_summary(warehouse: Path) -> None:
     print(f"{'stage':<12}{'risk':<8}{'customers':>10}{'revenue at risk':>18}")
     for stage, level, customers, at_risk in rows:
         print(f"{stage:<12}{level:<8}{customers:>10,}{at_risk:>18,.0f}")
-    print(f"\nmarts: {warehouse} (marts.mart_customer_360, marts.mart_churn_risk)")
+    print(
+        f"\nmarts in {warehouse}: schema marts (customer 360, CLV, churn risk, segments, cohorts, support and "
+        "app version analyses) and schema metrics (LTV, month-over-month spend, transaction value)"
+    )
