@@ -191,18 +191,11 @@ class BatchLoader:
     def _mark_twins(self, files: list[LandingFile]) -> None:
         """A file with the same bytes as one already loaded under another name is a re-delivery:
         skipped, all its rows counted as duplicates."""
-        seen = dict(
-            self.con.execute(
-                "SELECT checksum, file_path FROM raw.ingest_manifest WHERE status = 'loaded' AND rows_in > 0"
-            ).fetchall()
-        )
+        query = "SELECT checksum, file_path, rows_in FROM raw.ingest_manifest WHERE status = 'loaded' AND rows_in > 0"
+        seen = {checksum: (path, rows) for checksum, path, rows in self.con.execute(query).fetchall()}
         for file in files:
-            twin = seen.get(file.checksum)
+            twin, rows_in = seen.get(file.checksum, (None, 0))
             if twin and twin != file.rel:
-                rows = self.con.execute(
-                    "SELECT rows_in FROM raw.ingest_manifest WHERE file_path = ?", [twin]
-                ).fetchone()
-                rows_in = rows[0] if rows else 0
                 file.outcome = FileOutcome(
                     file.rel, file.source.name, "skipped", rows_in, 0, 0, rows_in, f"same content as {twin}"
                 )
