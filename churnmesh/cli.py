@@ -13,6 +13,7 @@ from pathlib import Path
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
 from churnmesh.ingestion import IngestReport, ingest
 from churnmesh.ingestion.tables import external_models_yaml
+from churnmesh.scoring import clv_cli
 from churnmesh.settings import data_paths
 from churnmesh.summary import print_risk_summary, print_warehouse_summary
 from churnmesh.warehouse import build_prod
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
     sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
+    clv_cli.add_parser(sub)
     return parser
 
 
@@ -166,7 +168,13 @@ def cmd_external_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "demo": cmd_demo, "external-models": cmd_external_models}
+COMMANDS = {
+    "generate": cmd_generate,
+    "ingest": cmd_ingest,
+    "demo": cmd_demo,
+    "external-models": cmd_external_models,
+    "clv": clv_cli.cmd_fit,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

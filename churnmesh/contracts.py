@@ -87,6 +87,9 @@ class Customers(SourceContract):
     city: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1, "max_value": 100})
     country: Series[pd.StringDtype] = pa.Field(isin=ISO_COUNTRIES)
     marketing_opt_in: Series[pd.BooleanDtype] = pa.Field()
+    # When the profile last changed: tells a genuine change back to an earlier state (a new
+    # version) from a replay of an old row (a duplicate).
+    updated_at: Series[pd.Timestamp] = _timestamp()
 
     class Config:
         unique = ["customer_id"]
@@ -94,6 +97,14 @@ class Customers(SourceContract):
     @pa.dataframe_check(error="signup_datetime is after the file's date")
     def signup_not_in_future(cls, df: pd.DataFrame) -> Series[bool]:
         return _not_after_file_date(df, "signup_datetime")
+
+    @pa.dataframe_check(error="updated_at is after the file's date")
+    def update_not_in_future(cls, df: pd.DataFrame) -> Series[bool]:
+        return _not_after_file_date(df, "updated_at")
+
+    @pa.dataframe_check(error="updated_at is before signup_datetime")
+    def updated_after_signup(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["updated_at"] >= df["signup_datetime"]
 
     @pa.dataframe_check(error="date_of_birth is not before signup_datetime")
     def born_before_signup(cls, df: pd.DataFrame) -> Series[bool]:

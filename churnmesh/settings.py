@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = PROJECT_ROOT / "seeds"
@@ -40,3 +44,11 @@ def data_paths(root: str | Path | None = None) -> DataPaths:
     """Resolve the data directory: explicit argument, then $CHURNMESH_DATA_DIR, then ./data."""
     chosen = root if root is not None else os.environ.get("CHURNMESH_DATA_DIR", "data")
     return DataPaths(Path(chosen).expanduser().resolve())
+
+
+@cache
+def business_definitions() -> dict[str, Any]:
+    """The business definitions (churn window, risk thresholds, CLV horizon...), written once as
+    the `variables` of the SQLMesh config and read from there by Python code too."""
+    config = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    return dict(config["variables"])

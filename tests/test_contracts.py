@@ -22,6 +22,7 @@ GOOD = {
         "city": "London",
         "country": "GB",
         "marketing_opt_in": "true",
+        "updated_at": "2024-03-10 09:15:00",
     },
     "financial_profiles": {
         "customer_id": "C0000001",
@@ -112,6 +113,8 @@ BAD_CELLS = [
     ("customers", "date_of_birth", "0000-00-00", "is not a valid date"),
     ("customers", "signup_datetime", "2031-01-01 00:00:00", "signup_datetime is after the file's date"),
     ("customers", "gender", "robot", "gender: 'robot' is not an accepted value"),
+    ("customers", "updated_at", "2024-03-01 00:00:00", "updated_at is before signup_datetime"),
+    ("customers", "updated_at", "2024-03-11 00:00:01", "updated_at is after the file's date"),
     ("financial_profiles", "credit_score", "200", "credit_score: '200' is below the minimum 300"),
     ("financial_profiles", "credit_score", "900", "is above the maximum 850"),
     ("financial_profiles", "income_usd", "1e309", "income_usd: '1e309' is not a finite number"),

@@ -175,20 +175,28 @@ def test_two_versions_of_a_key_in_one_file_are_both_quarantined(tmp_path: Path, 
 
 
 def test_a_new_version_of_a_key_in_a_later_file_is_kept(tmp_path: Path, warehouse: Path) -> None:
+    """A move, a move back (identical but for updated_at: a new version), and a replay of the
+    second version (identical: a duplicate)."""
     landing = tmp_path / "landing"
-    header = "customer_id,first_name,last_name,email,gender,date_of_birth,signup_datetime,city,country,marketing_opt_in"
-    write(
-        landing / "customers" / "2024-03-01.csv",
-        f"{header}\nC0000001,Ana,Silva,ana@example.org,female,1990-01-01,2024-03-01 10:00:00,Lisbon,PT,true\n",
+    header = (
+        "customer_id,first_name,last_name,email,gender,date_of_birth,signup_datetime,city,country,"
+        "marketing_opt_in,updated_at"
     )
-    write(
-        landing / "customers" / "2024-03-05.csv",
-        f"{header}\nC0000001,Ana,Silva,ana@example.org,female,1990-01-01,2024-03-01 10:00:00,Porto,PT,false\n",
-    )
-    ingest(landing, warehouse)
+    profile = "C0000001,Ana,Silva,ana@example.org,female,1990-01-01,2024-03-01 10:00:00"
+    versions = {
+        "2024-03-01": f"{profile},Lisbon,PT,true,2024-03-01 10:00:00",
+        "2024-03-05": f"{profile},Porto,PT,false,2024-03-05 08:00:00",
+        "2024-03-09": f"{profile},Lisbon,PT,true,2024-03-09 18:30:00",
+        "2024-03-12": f"{profile},Porto,PT,false,2024-03-05 08:00:00",
+    }
+    for day, row in versions.items():
+        write(landing / "customers" / f"{day}.csv", f"{header}\n{row}\n")
+    report = {o.file_path: o for o in ingest(landing, warehouse).outcomes}
+    assert report["customers/2024-03-12.csv"].rows_duplicate == 1
     assert query(warehouse, "SELECT city, marketing_opt_in FROM raw.customers ORDER BY _source_file") == [
         ("Lisbon", True),
         ("Porto", False),
+        ("Lisbon", True),
     ]
 
 

@@ -180,12 +180,20 @@ def inject_file_faults(files: list[Path], rate: float, rng: np.random.Generator)
             continue
         kind = FILE_FAULTS[int(rng.integers(0, len(FILE_FAULTS)))]
         data = path.read_bytes()
-        if kind == "latin1" and data.isascii():
-            kind = "bom"
+        if kind == "latin1" and _still_utf8(data.decode("utf-8").encode("latin-1", errors="replace")):
+            kind = "bom"  # nothing in the file that Latin-1 would write differently
         rewritten, detail = _rewrite(kind, data, rng)
         path.write_bytes(rewritten)
         faults.append(FileFault(path, kind, detail))
     return faults
+
+
+def _still_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _rewrite(kind: str, data: bytes, rng: np.random.Generator) -> tuple[bytes, str]:

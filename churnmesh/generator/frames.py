@@ -68,8 +68,17 @@ class FrameBuilder:
             "city": regions["city"].to_numpy(object)[e["city"]],
             "country": regions["country"].to_numpy(object)[e["city"]],
             "marketing_opt_in": e["opt_in"].to_numpy(),
+            "updated_at": self._updated_at(e, c),
             "_file_day": e["day"].to_numpy(),
         }
+
+    def _updated_at(self, e: pd.DataFrame, c: np.ndarray) -> np.ndarray:
+        """The signup time for a new profile; the time of the change for a later version."""
+        s = self.sim
+        signup = self.timestamp(s.signup_day[c], s.signup_sec[c])
+        changed = self.timestamp(e["day"].to_numpy(), e["change_secs"].to_numpy())
+        first_export = e["day"].to_numpy() == np.maximum(s.signup_day[c], 0)
+        return np.where(first_export, signup, np.maximum(changed, signup))
 
     def financial_profiles(self, e: pd.DataFrame) -> Columns:
         return {

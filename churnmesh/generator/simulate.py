@@ -530,7 +530,11 @@ class ChunkSimulation:
     # ---- emission of landing rows -------------------------------------------------------------
     def _emit_customers(self, d: int, idx: np.ndarray) -> None:
         self.out["customers"].add(
-            cust=idx, day=np.full(idx.size, d), city=self.city[idx].copy(), opt_in=self.opt_in[idx].copy()
+            cust=idx,
+            day=np.full(idx.size, d),
+            city=self.city[idx].copy(),
+            opt_in=self.opt_in[idx].copy(),
+            change_secs=_seconds(self.rng, idx.size, 12.0),
         )
 
     def _emit_financial(self, d: int, idx: np.ndarray, effective_day: np.ndarray) -> None:

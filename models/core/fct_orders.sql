@@ -2,7 +2,7 @@ MODEL (
   name core.fct_orders,
   kind INCREMENTAL_BY_TIME_RANGE (
     time_column order_date,
-    lookback 7 -- late rows within a week are picked up by the next run
+    lookback @late_data_lookback_days -- late rows within the lookback are picked up by the next run
   ),
   grain order_id,
   description 'Order lines (purchases and refunds) of known customers, with product cost and margin. Rows whose customer has no profile are held in core.orphan_facts instead.',

@@ -2,7 +2,7 @@ MODEL (
   name core.fct_sessions,
   kind INCREMENTAL_BY_TIME_RANGE (
     time_column session_date,
-    lookback 7
+    lookback @late_data_lookback_days
   ),
   grain session_id,
   description 'App and web sessions of known customers.',

@@ -2,7 +2,7 @@ MODEL (
   name intermediate.int_customer_daily_metrics,
   kind INCREMENTAL_BY_TIME_RANGE (
     time_column activity_date,
-    lookback 7 -- late rows within a week of their date are absorbed by the next run
+    lookback @late_data_lookback_days -- late rows within the lookback are absorbed by the next run
   ),
   grain (customer_id, activity_date),
   description 'Activity per customer and day, only for days with activity (sparse): orders, revenue, sessions, events and tickets. Rolling windows over it must be calendar windows (filter on activity_date), never row windows.',

@@ -9,6 +9,7 @@ MODEL (
     signup_date = 'Signup date',
     country_code = 'ISO 3166-1 alpha-2 country',
     marketing_opt_in = 'Consent to marketing as of this version',
+    updated_at = 'When the profile changed to this version (UTC)',
     exported_on = 'Business date of the export file that carried this version',
     first_name = 'First name (personal data)',
     last_name = 'Last name (personal data)',
@@ -35,6 +36,7 @@ SELECT
   city,
   country AS country_code,
   marketing_opt_in,
+  updated_at,
   @file_date(_source_file) AS exported_on
 FROM raw.customers
-QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id, @file_date(_source_file) ORDER BY _source_file DESC, _row_number DESC) = 1
+QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id, @file_date(_source_file) ORDER BY updated_at DESC, _source_file DESC, _row_number DESC) = 1

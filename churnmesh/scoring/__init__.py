@@ -1,0 +1,1 @@
+"""Scoring: customer lifetime value and churn."""
