@@ -19,7 +19,9 @@ MODEL (
   ),
   audits (
     unique_values(columns := (customer_id)),
-    not_null(columns := (customer_id, historical_clv_usd, tenure_days))
+    not_null(columns := (customer_id, historical_clv_usd, tenure_days)),
+    -- A refund whose purchase was rejected at ingestion can make it negative: warn, do not block.
+    value_not_negative(column := historical_clv_usd, blocking := FALSE)
   )
 );
 

@@ -15,7 +15,9 @@ MODEL (
   ),
   audits (
     unique_values(columns := (customer_id)),
-    not_null(columns := (customer_id, ltv_usd))
+    not_null(columns := (customer_id, ltv_usd)),
+    -- A refund whose purchase was rejected at ingestion can make it negative: warn, do not block.
+    value_not_negative(column := ltv_usd, blocking := FALSE)
   )
 );
 
