@@ -78,7 +78,8 @@ WITH as_of AS (
     COUNT(*) FILTER (WHERE t.opened_date > a.as_of_date - 90) AS tickets_90d,
     COUNT(*) FILTER (WHERE t.closed_date > a.as_of_date - 30 AND t.csat_score <= 2) AS low_csat_tickets_30d,
     COUNT(*) FILTER (WHERE NOT t.is_closed) AS open_tickets,
-    AVG(t.resolution_time_minutes / 60.0) FILTER (WHERE t.closed_date > a.as_of_date - 90) AS avg_resolution_hours_90d,
+    -- averaged as integers, then scaled: a sum of integers does not depend on row order
+    AVG(t.resolution_time_minutes) FILTER (WHERE t.closed_date > a.as_of_date - 90) / 60.0 AS avg_resolution_hours_90d,
     AVG(t.csat_score) FILTER (WHERE t.closed_date > a.as_of_date - 90) AS avg_csat_90d
   FROM core.fct_support_tickets AS t
   CROSS JOIN as_of AS a

@@ -37,7 +37,7 @@ SELECT
   l.first_purchase_date,
   l.last_purchase_date,
   atv.mean_usd AS average_order_value_usd,
-  ROUND(l.purchases / GREATEST(f.tenure_days / 30.0, 1), 3) AS purchases_per_month
+  CAST(l.purchases / GREATEST(f.tenure_days / 30.0, 1) AS DECIMAL(12, 4)) AS purchases_per_month
 FROM metrics.metric_customer_ltv AS l
 JOIN intermediate.int_customer_features AS f
   ON l.customer_id = f.customer_id

@@ -27,7 +27,8 @@ WITH stats AS (
     customer_id,
     COUNT(*) AS purchases,
     AVG(amount_usd) AS mean_usd,
-    STDDEV_SAMP(amount_usd) AS stddev_usd,
+    -- from exact decimal sums, so the result does not depend on row order
+    SQRT(GREATEST(SUM(amount_usd * amount_usd) - SUM(amount_usd) * SUM(amount_usd) / COUNT(*), 0) / NULLIF(COUNT(*) - 1, 0)) AS stddev_usd,
     MIN(amount_usd) AS min_usd,
     MAX(amount_usd) AS max_usd,
     MEDIAN(amount_usd) AS median_usd
@@ -39,11 +40,11 @@ SELECT
   customer_id,
   @as_of_date() AS as_of_date,
   purchases,
-  ROUND(mean_usd, 2) AS mean_usd,
-  ROUND(stddev_usd, 2) AS stddev_usd,
+  CAST(ROUND(mean_usd, 2) AS DECIMAL(14, 2)) AS mean_usd,
+  CAST(ROUND(stddev_usd, 2) AS DECIMAL(14, 2)) AS stddev_usd,
   min_usd,
   max_usd,
-  ROUND(median_usd, 2) AS median_usd,
+  CAST(ROUND(median_usd, 2) AS DECIMAL(14, 2)) AS median_usd,
   ROUND(stddev_usd / NULLIF(mean_usd, 0), 4) AS coefficient_of_variation,
   CASE
     WHEN purchases = 1 THEN 'single_purchase'
