@@ -135,7 +135,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def print_ingest_report(report: IngestReport, warehouse: Path) -> None:
     print(
         f"files: {report.count('loaded'):,} loaded, {report.count('rejected'):,} rejected whole, "
-        f"{report.count('skipped'):,} skipped as re-deliveries, {report.count('unchanged'):,} already loaded, "
+        f"{report.count('skipped'):,} skipped as re-deliveries, {report.count('unchanged'):,} seen before (unchanged), "
         f"{report.count('refused'):,} refused"
     )
     print(

@@ -40,7 +40,7 @@ def test_generate_then_ingest_then_ingest_again(tmp_path: Path) -> None:
     second = run("ingest", data_dir=tmp_path)
     assert second.returncode == 0
     assert "0 loaded" in second.stdout
-    assert "98 already loaded" in second.stdout
+    assert "98 seen before (unchanged)" in second.stdout
 
 
 def test_a_changed_file_makes_ingest_fail_with_a_clear_message(tmp_path: Path) -> None:
