@@ -23,6 +23,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/sqlmesh test
 	$(BIN)/pytest
 
 lint: setup
