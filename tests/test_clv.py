@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import hyp2f1
 
-from churnmesh.scoring.clv import BgNbd, customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, rfm_summary
+from churnmesh.scoring.clv import (
+    BgNbd,
+    GammaGamma,
+    bgnbd_log_likelihood,
+    customer_lifetime_value,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    gamma_gamma_log_likelihood,
+    rfm_summary,
+)
 
 CDNOW = Path(__file__).parent / "fixtures" / "CDNOW_sample.txt"
 CALIBRATION_END = pd.Timestamp("1997-09-30")
@@ -134,3 +145,93 @@ def test_unreadable_rows_are_reported_not_dropped(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "2 row(s) with a missing customer, an unreadable date or amount" in result.stderr
+
+
+# ---- small cases computed by hand from the papers' formulas (plain arithmetic, no log space) ----
+R, ALPHA, A, B = 0.5, 3.0, 0.8, 2.5
+
+
+def _bgnbd_likelihood_by_hand(x: int, t_x: float, T: float) -> float:
+    """Fader, Hardie & Lee (2005), eq. 6."""
+
+    def beta(p: float, q: float) -> float:
+        return math.gamma(p) * math.gamma(q) / math.gamma(p + q)
+
+    common = math.gamma(R + x) * ALPHA**R / math.gamma(R)
+    stays = beta(A, B + x) / beta(A, B) * common / (ALPHA + T) ** (R + x)
+    leaves = beta(A + 1, B + x - 1) / beta(A, B) * common / (ALPHA + t_x) ** (R + x) if x > 0 else 0.0
+    return stays + leaves
+
+
+@pytest.mark.parametrize(("x", "t_x", "T"), [(0, 0.0, 10.0), (1, 4.0, 10.0), (3, 7.5, 12.0)])
+def test_bgnbd_likelihood_matches_a_hand_computation(x: int, t_x: float, T: float) -> None:
+    expected = math.log(_bgnbd_likelihood_by_hand(x, t_x, T))
+    got = bgnbd_log_likelihood(np.array([R, ALPHA, A, B]), np.array([x]), np.array([t_x]), np.array([T]))
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_p_alive_matches_a_hand_computation() -> None:
+    model = BgNbd(R, ALPHA, A, B, 0.0)
+    x, t_x, T = 3, 7.5, 12.0
+    by_hand = 1 / (1 + A / (B + x - 1) * ((ALPHA + T) / (ALPHA + t_x)) ** (R + x))
+    assert model.p_alive(np.array([x]), np.array([t_x]), np.array([T]))[0] == pytest.approx(by_hand, rel=1e-12)
+    assert model.p_alive(np.array([0]), np.array([0.0]), np.array([T]))[0] == 1.0
+
+
+def test_expected_purchases_over_a_short_time_are_rate_times_survival() -> None:
+    """For small t, E[Y(t)] -> t x P(alive) x E[lambda | history] = t x P(alive) x (r + x) / (alpha + T)."""
+    model = BgNbd(R, ALPHA, A, B, 0.0)
+    x, t_x, T, t = 3, 7.5, 12.0, 1e-4
+    limit = t * model.p_alive(np.array([x]), np.array([t_x]), np.array([T]))[0] * (R + x) / (ALPHA + T)
+    assert model.expected_purchases(t, np.array([x]), np.array([t_x]), np.array([T]))[0] == pytest.approx(
+        limit, rel=1e-3
+    )
+
+
+def test_gamma_gamma_matches_a_hand_computation() -> None:
+    p, q, gamma, x, m = 6.0, 3.5, 15.0, 2, 40.0
+    by_hand = (
+        math.gamma(p * x + q)
+        / (math.gamma(p * x) * math.gamma(q))
+        * gamma**q
+        * m ** (p * x - 1)
+        * x ** (p * x)
+        / (gamma + m * x) ** (p * x + q)
+    )
+    got = gamma_gamma_log_likelihood(np.array([p, q, gamma]), np.array([float(x)]), np.array([m]))
+    assert got == pytest.approx(math.log(by_hand), rel=1e-10)
+    spend = GammaGamma(p, q, gamma, 0.0)
+    weight = (q - 1) / (p * x + q - 1)  # Fader & Hardie (2013): a weighted mean of population and customer
+    expected = weight * p * gamma / (q - 1) + (1 - weight) * m
+    assert spend.expected_spend(np.array([x]), np.array([m]))[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_short_history_without_dropouts_gives_finite_positive_predictions() -> None:
+    """Six weeks in which nobody leaves push b towards infinity; predictions must stay sane."""
+    rng = np.random.default_rng(9)
+    rows = [
+        (f"c{c}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d)), 20.0 + 5 * rng.random())
+        for c in range(150)
+        for d in np.sort(rng.choice(42, size=1 + rng.poisson(2), replace=False))
+    ]
+    transactions = pd.DataFrame(rows, columns=["customer", "date", "amount"])
+    summary = rfm_summary(transactions, "customer", "date", "amount", pd.Timestamp("2024-02-11"))
+    predictions = customer_lifetime_value(fit_bgnbd(summary), fit_gamma_gamma(summary), summary, 365, 0.1)
+    assert np.isfinite(predictions[["expected_purchases", "clv"]].to_numpy()).all()
+    assert (predictions["expected_purchases"] > 0).all() and (predictions["clv"] > 0).all()
+    assert predictions["expected_purchases"].max() < 365  # at most a purchase day per day
+
+
+@pytest.mark.parametrize("params", [(0.2426, 4.4136, 0.7929, 2.4259), (3.56, 10.1, 0.245, 5.0), (1.0, 2.0, 1.5, 0.5)])
+def test_expected_purchases_equal_the_papers_closed_form(params: tuple[float, float, float, float]) -> None:
+    """Fader, Hardie & Lee (2005), eq. 10, with the Gaussian hypergeometric function."""
+    r, alpha, a, b = params
+    x = np.array([0.0, 1, 2, 5, 20])
+    t_x = np.array([0.0, 3.0, 8.0, 30.0, 37.0])
+    T = np.array([30.0, 20.0, 10.0, 38.0, 38.0])
+    t = 39.0
+    model = BgNbd(r, alpha, a, b, 0.0)
+    hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+    closed = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+    closed = closed * model.p_alive(x, t_x, T)
+    np.testing.assert_allclose(model.expected_purchases(t, x, t_x, T), closed, rtol=1e-9)
