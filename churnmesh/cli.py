@@ -13,10 +13,11 @@ from pathlib import Path
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
 from churnmesh.ingestion import IngestReport, ingest
 from churnmesh.ingestion.tables import external_models_yaml
-from churnmesh.scoring import clv_cli
+from churnmesh.scoring import clv_cli, model_cli
+from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import data_paths
 from churnmesh.summary import print_risk_summary, print_warehouse_summary
-from churnmesh.warehouse import build_prod
+from churnmesh.warehouse import build_prod, live_churn_model
 
 # The demo dataset: big enough for every model to find something, small enough for a laptop.
 DEMO = GeneratorConfig(customers=5_000, start=DEFAULT_START, end=DEFAULT_END, seed=42, dirty_rate=0.01)
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
     sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
     clv_cli.add_parser(sub)
+    model_cli.add_parsers(sub, _date)
     return parser
 
 
@@ -159,7 +161,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_warehouse_summary(paths.warehouse)
     print(f"\nbuilding the warehouse as of {DEMO.end} (sqlmesh plan + run, audits blocking) ...")
     build_prod(paths, DEMO.end)
+    print(f"\ntraining the churn model on outcomes up to {DEMO.end} ...")
+    trained = train_from_warehouse(paths, DEMO.end)
+    model_cli.print_card_summary(trained.card)
+    if live_churn_model(paths) != trained.version:
+        print(f"scoring with {trained.version} (sqlmesh plan prod with churn_model_version = {trained.version}) ...")
+        build_prod(paths, DEMO.end, churn_model=trained.version)
     print_risk_summary(paths.warehouse)
+    print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     return 1 if report.refused else 0
 
 
@@ -174,6 +183,8 @@ COMMANDS = {
     "demo": cmd_demo,
     "external-models": cmd_external_models,
     "clv": clv_cli.cmd_fit,
+    "train": model_cli.cmd_train,
+    "model": model_cli.cmd_model,
 }
 
 if __name__ == "__main__":

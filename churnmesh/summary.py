@@ -53,25 +53,54 @@ def print_warehouse_summary(warehouse: Path) -> None:
 
 
 RISK_SUMMARY = """
-SELECT lifecycle_stage, risk_level, count(*) AS customers, round(sum(revenue_at_risk_usd)) AS revenue_at_risk_usd
+SELECT
+  lifecycle_stage,
+  coalesce(churn_risk_level, 'unscored') AS churn_risk_level,
+  count(*) AS customers,
+  avg(churn_probability) AS mean_probability,
+  sum(predicted_clv_usd) AS predicted_clv_usd,
+  sum(revenue_at_risk_usd) AS revenue_at_risk_usd,
+  sum(rule_revenue_at_risk_usd) AS rule_revenue_at_risk_usd
 FROM marts.mart_churn_risk
 GROUP BY ALL
 ORDER BY 1, 2
 """
+
+TOP_AT_RISK = """
+SELECT customer_id, churn_probability, predicted_clv_usd, revenue_at_risk_usd, churn_reasons
+FROM marts.mart_churn_risk
+WHERE revenue_at_risk_usd IS NOT NULL AND lifecycle_stage <> 'churned'
+ORDER BY revenue_at_risk_usd DESC, customer_id
+LIMIT 5
+"""
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def print_risk_summary(warehouse: Path) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         rows = con.execute(RISK_SUMMARY).fetchall()
-        (as_of,) = con.execute("SELECT max(as_of_date) FROM marts.mart_churn_risk").fetchone()
+        top = con.execute(TOP_AT_RISK).fetchall()
+        as_of, version = con.execute("SELECT max(as_of_date), max(model_version) FROM marts.mart_churn_risk").fetchone()
     finally:
         con.close()
-    print(f"\ncustomers by lifecycle stage and rule-based risk, as of {as_of}:")
-    print(f"{'stage':<12}{'risk':<8}{'customers':>10}{'revenue at risk':>18}")
-    for stage, level, customers, at_risk in rows:
-        print(f"{stage:<12}{level:<8}{customers:>10,}{at_risk:>18,.0f}")
+    print(f"\ncustomers by lifecycle stage and churn risk level, as of {as_of} (churn model {version or 'none'}):")
+    header = ("stage", "level", "customers", "mean prob.", "predicted CLV", "revenue at risk", "rule-based")
+    print(f"{header[0]:<12}{header[1]:<10}" + "".join(f"{h:>16}" for h in header[2:]))
+    for stage, level, customers, probability, clv, at_risk, rule in rows:
+        mean = "-" if probability is None else f"{probability:.3f}"
+        print(
+            f"{stage:<12}{level:<10}{customers:>16,}{mean:>16}{_money(clv):>16}{_money(at_risk):>16}{_money(rule):>16}"
+        )
+    if top:
+        print("\ntop customers by revenue at risk (not yet churned):")
+        for customer, probability, clv, at_risk, reasons in top:
+            print(f"  {customer}  p={probability:.2f}  CLV {clv:>9,.0f}  at risk {at_risk:>8,.0f}  {reasons}")
     print(
         f"\nmarts in {warehouse}: schema marts (customer 360, CLV, churn risk, segments, cohorts, support and "
-        "app version analyses) and schema metrics (LTV, month-over-month spend, transaction value)"
+        "app version analyses), schema metrics (LTV, month-over-month spend, transaction value) and schema "
+        "scoring (churn scores per as-of date, CLV predictions)"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,16 +24,69 @@ def execution_time(as_of: date) -> datetime:
     return datetime.combine(as_of + timedelta(days=1), time.min)
 
 
+CHURN_MODEL_ENV = "CHURNMESH_CHURN_MODEL_VERSION"
+CHURN_SCORES_MODEL = "scoring.churn_scores"
+NO_CHURN_MODEL = "none"
+
+
 @contextmanager
-def sqlmesh_context(paths: DataPaths, gateway: str | None = None, project: Path = PROJECT_ROOT) -> Iterator[Context]:
-    """A SQLMesh context on the project whose data files live under `paths` (absolute)."""
-    os.environ["CHURNMESH_DATA_DIR"] = str(paths.root)
-    paths.root.mkdir(parents=True, exist_ok=True)
+def sqlmesh_context(
+    paths: DataPaths,
+    gateway: str | None = None,
+    project: Path = PROJECT_ROOT,
+    churn_model: str | None = None,
+) -> Iterator[Context]:
+    """A SQLMesh context on the project whose data files live under `paths` (absolute).
+
+    The churn model version (a SQLMesh variable read from the environment) is the one live in prod
+    unless `churn_model` names another, so that a plan never switches it by accident."""
+    if churn_model is None:
+        churn_model = live_churn_model(paths, gateway, project)
+    _use_data_dir(paths)
+    os.environ[CHURN_MODEL_ENV] = churn_model
     context = Context(paths=str(project), gateway=gateway)
     try:
         yield context
     finally:
-        context.close()
+        _close(context)
+
+
+def _close(context: Context) -> None:
+    """Context.close() releases the engine only if a plan or run used it; queries (fetchdf,
+    table_diff) hold it too, and an open DuckDB writer blocks every other process."""
+    context.close()
+    context.engine_adapter.close()
+
+
+def _use_data_dir(paths: DataPaths) -> None:
+    os.environ["CHURNMESH_DATA_DIR"] = str(paths.root)
+    paths.root.mkdir(parents=True, exist_ok=True)
+
+
+def live_churn_model(
+    paths: DataPaths, gateway: str | None = None, project: Path = PROJECT_ROOT, environment: str = "prod"
+) -> str:
+    """The churn_model_version the environment's churn scores were planned with ("none" if none)."""
+    _use_data_dir(paths)
+    context = Context(paths=str(project), gateway=gateway, load=False)
+    try:
+        return _planned_variable(context, environment, CHURN_SCORES_MODEL, "churn_model_version") or NO_CHURN_MODEL
+    finally:
+        _close(context)
+
+
+def _planned_variable(context: Context, environment: str, model_name: str, variable: str) -> str | None:
+    env = context.state_reader.get_environment(environment)
+    if env is None:
+        return None
+    table_infos = [s for s in env.snapshots if s.name.replace('"', "").endswith(model_name)]
+    if not table_infos:
+        return None
+    snapshot = context.state_reader.get_snapshots([table_infos[0].snapshot_id])[table_infos[0].snapshot_id]
+    executable = snapshot.model.python_env.get("__sqlmesh__vars__")
+    if executable is None:
+        return None
+    return ast.literal_eval(executable.payload).get(variable)
 
 
 @dataclass(frozen=True)
@@ -52,15 +106,24 @@ MARTS = (
     "marts.mart_ticket_analytics",
     "marts.mart_top_root_causes",
     "marts.mart_app_version_impact",
+    "marts.mart_revenue_at_risk_by_segment",
+    "scoring.clv_predictions",
     "metrics.metric_customer_ltv",
     "metrics.metric_mom_spend_change",
     "metrics.metric_avg_transaction_value",
 )
 
 
-def build_prod(paths: DataPaths, as_of: date, project: Path = PROJECT_ROOT, gateway: str | None = None) -> BuildResult:
-    """Apply the prod plan (first time) and run every interval up to `as_of`. Audits block."""
-    with sqlmesh_context(paths, gateway, project) as context:
+def build_prod(
+    paths: DataPaths,
+    as_of: date,
+    project: Path = PROJECT_ROOT,
+    gateway: str | None = None,
+    churn_model: str | None = None,
+) -> BuildResult:
+    """Apply the prod plan (first time) and run every interval up to `as_of`. Audits block.
+    The churn model stays the live one unless `churn_model` names another version."""
+    with sqlmesh_context(paths, gateway, project, churn_model) as context:
         context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
         context.run(execution_time=execution_time(as_of))
     return BuildResult(as_of, count_rows(paths, MARTS))

@@ -42,20 +42,20 @@ def project(tmp_path: Path, clean_landing: Path) -> tuple[Path, DataPaths]:
 def test_a_mart_change_is_reviewed_in_dev_and_promoted_without_recomputation(project: tuple[Path, DataPaths]) -> None:
     root, paths = project
     prod_before = query(
-        paths.warehouse, "SELECT customer_id, revenue_at_risk_usd FROM marts.mart_churn_risk ORDER BY 1"
+        paths.warehouse, "SELECT customer_id, rule_revenue_at_risk_usd FROM marts.mart_churn_risk ORDER BY 1"
     )
     mart = root / "models" / "marts" / "mart_churn_risk.sql"
     mart.write_text(
         mart.read_text().replace(
-            "* l.risk_score / 100.0, 2) AS revenue_at_risk_usd",
-            "* l.risk_score / 100.0 * 0.5, 2) AS revenue_at_risk_usd",
+            "* l.risk_score / 100.0, 2) AS rule_revenue_at_risk_usd",
+            "* l.risk_score / 100.0 * 0.5, 2) AS rule_revenue_at_risk_usd",
         )
     )
     with sqlmesh_context(paths, project=root) as context:
         context.plan("dev", execution_time=execution_time(AS_OF), no_prompts=True, auto_apply=True)
 
         def rows(table: str) -> list[tuple]:
-            frame = context.fetchdf(f"SELECT customer_id, revenue_at_risk_usd::DOUBLE FROM {table} ORDER BY 1")
+            frame = context.fetchdf(f"SELECT customer_id, rule_revenue_at_risk_usd::DOUBLE FROM {table} ORDER BY 1")
             return list(frame.itertuples(index=False, name=None))
 
         assert rows("marts.mart_churn_risk") == prod_before, "prod changed before promotion"
@@ -73,7 +73,7 @@ def test_a_mart_change_is_reviewed_in_dev_and_promoted_without_recomputation(pro
         assert not promotion.missing_intervals, "promotion would recompute model batches"
         context.apply(promotion)
     prod_after = dict(
-        query(paths.warehouse, "SELECT customer_id, revenue_at_risk_usd::DOUBLE FROM marts.mart_churn_risk")
+        query(paths.warehouse, "SELECT customer_id, rule_revenue_at_risk_usd::DOUBLE FROM marts.mart_churn_risk")
     )
     assert prod_after == dev
 

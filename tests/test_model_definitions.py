@@ -35,4 +35,4 @@ def test_every_model_is_documented_and_audited(models: dict) -> None:
 
 def test_every_layer_is_present(models: dict) -> None:
     layers = {name.split(".")[-2].strip('"') for name in models}
-    assert layers == {"staging", "core", "intermediate", "metrics", "marts"}
+    assert layers == {"staging", "core", "intermediate", "metrics", "scoring", "marts"}

@@ -7,6 +7,8 @@ MODEL (
     as_of_date = 'The date these features describe',
     tenure_days = 'Days from signup to the as-of date',
     recency_days = 'Days since the last purchase; null if none',
+    last_active_date = 'Last day with a purchase or a session; null if none',
+    days_inactive = 'Days since the last purchase or session (since signup if there was none): the inactivity of the churn definition',
     frequency = 'Purchases ever',
     monetary_usd = 'Net revenue ever (purchases minus refunds)',
     revenue_trend = 'Daily net revenue of the last 30 days divided by that of the 60 days before; null when there was none before',
@@ -40,7 +42,7 @@ MODEL (
   ),
   audits (
     unique_values(columns := (customer_id)),
-    not_null(columns := (customer_id, as_of_date, tenure_days, frequency)),
+    not_null(columns := (customer_id, as_of_date, tenure_days, frequency, days_inactive)),
     value_not_negative(column := tenure_days)
   )
 );
@@ -57,6 +59,7 @@ WITH as_of AS (
     m.customer_id,
     MAX(m.activity_date) FILTER (WHERE m.purchases > 0) AS last_purchase_date,
     MIN(m.activity_date) FILTER (WHERE m.purchases > 0) AS first_purchase_date,
+    MAX(m.activity_date) FILTER (WHERE m.purchases > 0 OR m.sessions > 0) AS last_active_date,
     SUM(m.purchases) AS frequency,
     SUM(m.net_revenue_usd) AS monetary_usd,
     SUM(m.purchases) FILTER (WHERE m.activity_date > a.as_of_date - 30) AS purchases_30d,
@@ -118,6 +121,8 @@ SELECT
   act.first_purchase_date,
   act.last_purchase_date,
   DATE_DIFF('day', act.last_purchase_date, c.as_of_date) AS recency_days,
+  act.last_active_date,
+  COALESCE(DATE_DIFF('day', act.last_active_date, c.as_of_date), DATE_DIFF('day', c.signup_date, c.as_of_date)) AS days_inactive,
   COALESCE(act.frequency, 0) AS frequency,
   COALESCE(act.monetary_usd, 0) AS monetary_usd,
   COALESCE(act.purchases_30d, 0) AS purchases_30d,

@@ -2,7 +2,7 @@ MODEL (
   name intermediate.int_customer_lifecycle,
   kind FULL,
   grain customer_id,
-  description 'Lifecycle stage and rule-based churn risk per customer as of the as-of date. Stages, with the thresholds of config.yaml: onboarding within onboarding_days of signup; churned after churn_inactive_days without a purchase and with no active subscription; dormant after dormant_inactive_days without a purchase; otherwise active. The risk score (0-100) adds points for inactivity (up to 40), falling spend (15) and sessions (10), low-CSAT tickets (10 each, up to 20), auto-renew off (15) and a cancelled plan (15); churned customers score 100. Levels: high from risk_high_threshold, medium from risk_medium_threshold. This score is the baseline every churn model is compared with.',
+  description 'Lifecycle stage and rule-based churn risk per customer as of the as-of date. Inactive means no purchase and no session (visit). Stages, with the thresholds of config.yaml: onboarding within onboarding_days of signup; churned after churn_inactive_days inactive and with no active subscription; dormant after dormant_inactive_days without a purchase; otherwise active. The risk score (0-100) adds points for days without a purchase (up to 20) and days inactive (up to 20), falling spend (15) and sessions (10), low-CSAT tickets (10 each, up to 20), auto-renew off (15) and a cancelled plan (15); churned customers score 100. Levels: high from risk_high_threshold, medium from risk_medium_threshold. This score is the baseline every churn model is compared with.',
   column_descriptions (
     lifecycle_stage = 'onboarding, active, dormant or churned',
     risk_score = 'Rule-based churn risk 0-100',
@@ -29,10 +29,11 @@ WITH stage AS (
     f.low_csat_tickets_30d,
     f.auto_renew_off,
     f.cancelled_subscription,
+    f.days_inactive,
     COALESCE(f.recency_days, f.tenure_days) AS days_without_purchase,
     CASE
       WHEN f.tenure_days < @onboarding_days THEN 'onboarding'
-      WHEN COALESCE(f.recency_days, f.tenure_days) >= @churn_inactive_days AND NOT f.has_active_subscription THEN 'churned'
+      WHEN f.days_inactive >= @churn_inactive_days AND NOT f.has_active_subscription THEN 'churned'
       WHEN COALESCE(f.recency_days, f.tenure_days) >= @dormant_inactive_days THEN 'dormant'
       ELSE 'active'
     END AS lifecycle_stage
@@ -40,7 +41,8 @@ WITH stage AS (
 ), points AS (
   SELECT
     *,
-    LEAST(40, 40.0 * days_without_purchase / @churn_inactive_days) AS inactivity_points,
+    LEAST(20, 20.0 * days_without_purchase / @churn_inactive_days) AS purchase_gap_points,
+    LEAST(20, 20.0 * days_inactive / @churn_inactive_days) AS inactivity_points,
     CASE WHEN revenue_trend < 0.5 THEN 15 ELSE 0 END AS spend_drop_points,
     CASE WHEN session_trend < 0.5 THEN 10 ELSE 0 END AS session_drop_points,
     LEAST(20, 10 * low_csat_tickets_30d) AS support_points,
@@ -52,7 +54,7 @@ WITH stage AS (
     *,
     CASE
       WHEN lifecycle_stage = 'churned' THEN 100
-      ELSE LEAST(100, ROUND(inactivity_points + spend_drop_points + session_drop_points + support_points + auto_renew_points + cancelled_points))
+      ELSE LEAST(100, ROUND(purchase_gap_points + inactivity_points + spend_drop_points + session_drop_points + support_points + auto_renew_points + cancelled_points))
     END AS risk_score
   FROM points
 )
@@ -67,9 +69,10 @@ SELECT
     ELSE 'low'
   END AS risk_level,
   CASE
-    WHEN lifecycle_stage = 'churned' THEN 'churned: no purchase in ' || days_without_purchase || ' days'
-    WHEN GREATEST(inactivity_points, spend_drop_points, session_drop_points, support_points, auto_renew_points, cancelled_points) = 0 THEN 'no risk signal'
-    WHEN inactivity_points >= GREATEST(spend_drop_points, session_drop_points, support_points, auto_renew_points, cancelled_points) THEN 'no purchase in ' || days_without_purchase || ' days'
+    WHEN lifecycle_stage = 'churned' THEN 'churned: no purchase or visit in ' || days_inactive || ' days'
+    WHEN GREATEST(purchase_gap_points, inactivity_points, spend_drop_points, session_drop_points, support_points, auto_renew_points, cancelled_points) = 0 THEN 'no risk signal'
+    WHEN inactivity_points >= GREATEST(purchase_gap_points, spend_drop_points, session_drop_points, support_points, auto_renew_points, cancelled_points) THEN 'no purchase or visit in ' || days_inactive || ' days'
+    WHEN purchase_gap_points >= GREATEST(spend_drop_points, session_drop_points, support_points, auto_renew_points, cancelled_points) THEN 'no purchase in ' || days_without_purchase || ' days'
     WHEN support_points >= GREATEST(spend_drop_points, session_drop_points, auto_renew_points, cancelled_points) THEN low_csat_tickets_30d || ' tickets with CSAT <= 2 in 30 days'
     WHEN auto_renew_points >= GREATEST(spend_drop_points, session_drop_points, cancelled_points) THEN 'auto-renew off'
     WHEN cancelled_points >= GREATEST(spend_drop_points, session_drop_points) THEN 'subscription cancelled'

@@ -2,23 +2,31 @@ MODEL (
   name marts.mart_churn_risk,
   kind FULL,
   grain customer_id,
-  description 'Rule-based churn risk per customer as of the as-of date, with revenue at risk: the net revenue of the last 90 days annualised, plus twelve months of subscription revenue, weighted by the risk score (score / 100). Predicted churn probability and CLV replace these proxies when scoring lands.',
+  description 'Churn risk per customer as of the as-of date: the trained model''s churn probability (within churn_horizon_days), level and reasons, with revenue at risk = churn probability x predicted CLV over clv_horizon_days. The rule-based score and its revenue proxy (net revenue of the last 90 days annualised plus twelve months of subscription revenue, x score / 100) stay alongside as the baseline. Model columns are null while no churn model is live (churn_model_version none).',
   column_descriptions (
-    annual_value_usd = 'Net revenue of the last 90 days x 365/90 + 12 x monthly recurring revenue',
-    revenue_at_risk_usd = 'annual_value_usd x risk_score / 100',
     customer_id = 'Customer key (C + 7 digits)',
     as_of_date = 'The date the row describes (the day before the run''s execution time)',
     lifecycle_stage = 'onboarding, active, dormant or churned',
-    risk_score = 'Rule-based churn risk 0-100',
-    risk_level = 'high, medium or low (thresholds in config.yaml)',
-    primary_risk_reason = 'The largest contributor to the risk score, in words',
+    churn_probability = 'Calibrated probability of churn within churn_horizon_days (scoring.churn_scores)',
+    churn_risk_level = 'high, medium or low from churn_probability x 100 and the risk thresholds of config.yaml',
+    churn_reasons = 'Up to three reasons, strongest first, separated by ''; ''',
+    model_version = 'The churn model version that produced the score',
+    predicted_clv_usd = 'Predicted CLV over clv_horizon_days (scoring.clv_predictions)',
+    revenue_at_risk_usd = 'churn_probability x predicted_clv_usd',
+    risk_score = 'Rule-based churn risk 0-100 (the baseline)',
+    risk_level = 'Rule-based level: high, medium or low (thresholds in config.yaml)',
+    primary_risk_reason = 'The largest contributor to the rule-based score, in words',
     recency_days = 'Days since the last purchase; null if none',
+    days_inactive = 'Days since the last purchase or session',
     revenue_90d = 'Net order revenue in the 90 days ending on the as-of date',
-    mrr_usd = 'Monthly recurring revenue of active subscriptions'
+    mrr_usd = 'Monthly recurring revenue of active subscriptions',
+    annual_value_usd = 'Net revenue of the last 90 days x 365/90 + 12 x monthly recurring revenue',
+    rule_revenue_at_risk_usd = 'annual_value_usd x risk_score / 100: the rule-based proxy for revenue at risk'
   ),
   audits (
     unique_values(columns := (customer_id)),
-    not_null(columns := (customer_id, risk_score, risk_level, revenue_at_risk_usd)),
+    not_null(columns := (customer_id, risk_score, risk_level, rule_revenue_at_risk_usd, predicted_clv_usd)),
+    value_not_negative(column := rule_revenue_at_risk_usd),
     value_not_negative(column := revenue_at_risk_usd)
   )
 );
@@ -27,14 +35,25 @@ SELECT
   l.customer_id,
   l.as_of_date,
   l.lifecycle_stage,
+  s.churn_probability,
+  s.churn_risk_level,
+  s.churn_reasons,
+  s.model_version,
+  c.predicted_clv_usd,
+  ROUND(s.churn_probability * c.predicted_clv_usd, 2) AS revenue_at_risk_usd,
   l.risk_score,
   l.risk_level,
   l.primary_risk_reason,
   f.recency_days,
+  f.days_inactive,
   f.revenue_90d,
   f.mrr_usd,
   GREATEST(0, f.revenue_90d * 365.0 / 90 + 12 * f.mrr_usd) AS annual_value_usd,
-  ROUND(GREATEST(0, f.revenue_90d * 365.0 / 90 + 12 * f.mrr_usd) * l.risk_score / 100.0, 2) AS revenue_at_risk_usd
+  ROUND(GREATEST(0, f.revenue_90d * 365.0 / 90 + 12 * f.mrr_usd) * l.risk_score / 100.0, 2) AS rule_revenue_at_risk_usd
 FROM intermediate.int_customer_lifecycle AS l
 JOIN intermediate.int_customer_features AS f
   ON l.customer_id = f.customer_id
+JOIN scoring.clv_predictions AS c
+  ON l.customer_id = c.customer_id
+LEFT JOIN scoring.churn_scores AS s
+  ON l.customer_id = s.customer_id AND s.as_of_date = l.as_of_date

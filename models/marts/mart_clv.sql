@@ -2,7 +2,7 @@ MODEL (
   name marts.mart_clv,
   kind FULL,
   grain customer_id,
-  description 'Historical customer lifetime value per customer as of the as-of date, with tenure, average order value and purchase frequency. Predicted CLV over the horizon joins in from scoring.',
+  description 'Historical customer lifetime value per customer as of the as-of date, with tenure, average order value and purchase frequency. Predicted CLV over clv_horizon_days (discounted at clv_annual_discount_rate) from scoring.clv_predictions: BG/NBD + Gamma-Gamma for orders plus subscription revenue.',
   column_descriptions (
     historical_clv_usd = 'Net revenue to date (metrics.metric_customer_ltv)',
     average_order_value_usd = 'Mean purchase amount (metrics.metric_avg_transaction_value)',
@@ -15,11 +15,22 @@ MODEL (
     subscription_revenue_usd = 'Subscription charges in USD',
     purchases = 'Purchase orders',
     first_purchase_date = 'Day of the first purchase; null if none',
-    last_purchase_date = 'Day of the last purchase; null if none'
+    last_purchase_date = 'Day of the last purchase; null if none',
+    p_alive = 'Probability the customer is still buying (BG/NBD); null before the first purchase',
+    expected_purchases = 'Expected purchase days over the horizon',
+    expected_spend_per_purchase_usd = 'Expected spend per purchase (Gamma-Gamma)',
+    predicted_order_clv_usd = 'Discounted expected order revenue over the horizon',
+    predicted_subscription_clv_usd = 'Discounted monthly recurring revenue over the horizon',
+    predicted_clv_usd = 'Predicted CLV over the horizon: orders plus subscription',
+    churn_probability = 'Calibrated probability of churn within churn_horizon_days (null while no churn model is live)',
+    churn_risk_level = 'high, medium or low from churn_probability x 100',
+    churn_reasons = 'Up to three reasons for the churn probability, strongest first',
+    revenue_at_risk_usd = 'churn_probability x predicted_clv_usd',
+    model_version = 'The churn model version that produced the score'
   ),
   audits (
     unique_values(columns := (customer_id)),
-    not_null(columns := (customer_id, historical_clv_usd, tenure_days)),
+    not_null(columns := (customer_id, historical_clv_usd, tenure_days, predicted_clv_usd)),
     -- A refund whose purchase was rejected at ingestion can make it negative: warn, do not block.
     value_not_negative(column := historical_clv_usd, blocking := FALSE)
   )
@@ -37,9 +48,24 @@ SELECT
   l.first_purchase_date,
   l.last_purchase_date,
   atv.mean_usd AS average_order_value_usd,
-  CAST(l.purchases / GREATEST(f.tenure_days / 30.0, 1) AS DECIMAL(12, 4)) AS purchases_per_month
+  CAST(l.purchases / GREATEST(f.tenure_days / 30.0, 1) AS DECIMAL(12, 4)) AS purchases_per_month,
+  p.p_alive,
+  p.expected_purchases,
+  p.expected_spend_per_purchase_usd,
+  p.predicted_order_clv_usd,
+  p.predicted_subscription_clv_usd,
+  p.predicted_clv_usd,
+  s.churn_probability,
+  s.churn_risk_level,
+  s.churn_reasons,
+  ROUND(s.churn_probability * p.predicted_clv_usd, 2) AS revenue_at_risk_usd,
+  s.model_version
 FROM metrics.metric_customer_ltv AS l
 JOIN intermediate.int_customer_features AS f
   ON l.customer_id = f.customer_id
+JOIN scoring.clv_predictions AS p
+  ON l.customer_id = p.customer_id
+LEFT JOIN scoring.churn_scores AS s
+  ON l.customer_id = s.customer_id AND s.as_of_date = l.as_of_date
 LEFT JOIN metrics.metric_avg_transaction_value AS atv
   ON l.customer_id = atv.customer_id

@@ -2,7 +2,7 @@ MODEL (
   name marts.mart_customer_360,
   kind FULL,
   grain customer_id,
-  description 'One wide row per customer as of the as-of date: profile, RFM segment and value tier, lifetime and recent activity, subscription, loyalty, lifecycle, risk and campaign eligibility. Campaign flags: retention = dormant or high risk and not churned; onboarding = in onboarding with no purchase yet; premium = top loyalty tiers or premium plan, low risk.',
+  description 'One wide row per customer as of the as-of date: profile, RFM segment and value tier, lifetime and recent activity, subscription, loyalty, lifecycle, rule-based risk, the churn model''s probability, level and reasons, predicted CLV, revenue at risk and campaign eligibility. Campaign flags: retention = dormant or high risk and not churned; onboarding = in onboarding with no purchase yet; premium = top loyalty tiers or premium plan, low risk.',
   column_descriptions (
     rfm_segment = 'RFM segment (marts.mart_customer_segments)',
     value_tier = 'high, medium or low lifetime value (marts.mart_customer_segments)',
@@ -37,6 +37,12 @@ MODEL (
     risk_score = 'Rule-based churn risk 0-100',
     risk_level = 'high, medium or low (thresholds in config.yaml)',
     primary_risk_reason = 'The largest contributor to the risk score, in words',
+    churn_probability = 'Calibrated probability of churn within churn_horizon_days (null while no churn model is live)',
+    churn_risk_level = 'high, medium or low from churn_probability x 100',
+    churn_reasons = 'Up to three reasons for the churn probability, strongest first',
+    model_version = 'The churn model version that produced the score',
+    predicted_clv_usd = 'Predicted CLV over clv_horizon_days',
+    revenue_at_risk_usd = 'churn_probability x predicted_clv_usd',
     eligible_retention_campaign = 'Dormant or at high risk, and not churned',
     eligible_onboarding_campaign = 'Onboarding and no purchase yet',
     eligible_premium_campaign = 'Gold or platinum loyalty tier or premium plan, and low risk'
@@ -82,6 +88,12 @@ SELECT
   l.risk_score,
   l.risk_level,
   l.primary_risk_reason,
+  r.churn_probability,
+  r.churn_risk_level,
+  r.churn_reasons,
+  r.model_version,
+  r.predicted_clv_usd,
+  r.revenue_at_risk_usd,
   (l.lifecycle_stage = 'dormant' OR l.risk_level = 'high') AND l.lifecycle_stage <> 'churned' AS eligible_retention_campaign,
   l.lifecycle_stage = 'onboarding' AND f.frequency = 0 AS eligible_onboarding_campaign,
   (f.loyalty_tier IN ('gold', 'platinum') OR p.plan_tier = 'premium') AND l.risk_level = 'low' AS eligible_premium_campaign
@@ -94,3 +106,5 @@ JOIN marts.mart_customer_segments AS seg
   ON f.customer_id = seg.customer_id
 LEFT JOIN core.dim_plans AS p
   ON f.plan_id = p.plan_id
+JOIN marts.mart_churn_risk AS r
+  ON f.customer_id = r.customer_id

@@ -1,0 +1,143 @@
+"""The churn model's building blocks: leakage guard, windows, figures, levels and reasons."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from churnmesh.scoring.churn import (
+    NUMERIC_FEATURES,
+    ChurnModel,
+    LabelWindow,
+    LeakageError,
+    calibrate,
+    check_leakage,
+    check_windows,
+    feature_matrix,
+    retained_reference,
+)
+from churnmesh.scoring.metrics import expected_calibration_error, lift_by_decile, score_figures
+from churnmesh.scoring.scores import risk_level
+from churnmesh.scoring.training import plan_windows
+
+
+def _matrix(rows: int = 2_000, seed: int = 3) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    label = pd.Series(rng.random(rows) < 0.2).astype(int)
+    matrix = pd.DataFrame(
+        {
+            "recency_days": rng.gamma(2.0, 20.0, rows) + 25 * label,  # informative, not decisive
+            "sessions_30d": rng.poisson(5, rows).astype(float),
+        }
+    )
+    return matrix, label
+
+
+def test_honest_features_pass_the_leakage_guard() -> None:
+    matrix, label = _matrix()
+    aucs = check_leakage(matrix, label)
+    assert 0.5 < aucs["recency_days"] < 0.95
+
+
+def test_a_planted_leaking_feature_stops_training() -> None:
+    matrix, label = _matrix()
+    rng = np.random.default_rng(0)
+    # e.g. a cancellation date turned into a feature: it nearly is the outcome
+    matrix["days_to_cancellation"] = np.where(
+        label == 1, rng.integers(1, 30, len(label)), rng.integers(25, 400, len(label))
+    )
+    with pytest.raises(LeakageError, match="days_to_cancellation"):
+        check_leakage(matrix, label)
+
+
+def test_a_leak_in_either_direction_is_caught() -> None:
+    matrix, label = _matrix()
+    matrix["minus_outcome"] = -label + np.random.default_rng(1).normal(0, 0.05, len(label))
+    with pytest.raises(LeakageError, match="minus_outcome"):
+        check_leakage(matrix, label)
+
+
+def test_overlapping_windows_stop_training() -> None:
+    test = LabelWindow(date(2025, 6, 1), 90, 60)
+    calibration = LabelWindow(date(2025, 1, 1), 90, 60)
+    training_ok = [LabelWindow(date(2024, 8, 1), 90, 60)]
+    check_windows(training_ok, calibration, test)
+    with pytest.raises(LeakageError, match="overlap the calibration features"):
+        check_windows([LabelWindow(date(2024, 10, 1), 90, 60)], calibration, test)
+    with pytest.raises(LeakageError, match="overlap the test features"):
+        check_windows(training_ok, LabelWindow(date(2025, 2, 1), 90, 60), test)
+    with pytest.raises(LeakageError, match="empty"):
+        check_windows(training_ok, calibration, LabelWindow(date(2025, 6, 1), 0, 60))
+
+
+def test_planned_windows_are_disjoint_and_need_enough_history() -> None:
+    windows = plan_windows(date(2025, 12, 31), 90, 60, date(2024, 1, 1))
+    assert windows.test.label_end == date(2025, 12, 31)
+    assert windows.calibration.label_end <= windows.test.as_of
+    assert all(w.label_end <= windows.calibration.as_of for w in windows.training)
+    assert min(w.as_of for w in windows.training) >= date(2024, 3, 31)
+    with pytest.raises(ValueError, match="not enough history"):
+        plan_windows(date(2024, 12, 31), 90, 60, date(2024, 1, 1))
+
+
+def _mann_whitney_auc(outcome: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC as the probability that a positive outranks a negative (ties count half)."""
+    positives, negatives = score[outcome == 1], score[outcome == 0]
+    wins = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
+    return float(wins / (len(positives) * len(negatives)))
+
+
+def test_figures_match_an_independent_computation() -> None:
+    rng = np.random.default_rng(5)
+    probability = rng.random(500)
+    outcome = (rng.random(500) < probability**2).astype(int)
+    figures = score_figures(outcome, probability)
+    assert figures["roc_auc"] == pytest.approx(_mann_whitney_auc(outcome, probability))
+    assert figures["brier"] == pytest.approx(float(np.mean((probability - outcome) ** 2)))
+    bins = np.minimum((probability * 10).astype(int), 9)
+    ece = sum(
+        (bins == b).sum() * abs(outcome[bins == b].mean() - probability[bins == b].mean()) for b in np.unique(bins)
+    ) / len(outcome)
+    assert expected_calibration_error(outcome, probability) == pytest.approx(ece)
+    top_decile = np.argsort(-probability)[:50]
+    lift = lift_by_decile(outcome, probability)
+    assert lift[0]["churn_rate"] == pytest.approx(outcome[top_decile].mean())
+    assert lift[-1]["cumulative_capture"] == pytest.approx(1.0)
+    assert sum(row["customers"] for row in figures["calibration"]) == 500
+
+
+def test_risk_levels_use_the_written_thresholds() -> None:
+    levels = risk_level(np.array([0.0, 39.99, 40.0, 69.99, 70.0, 100.0]), 70, 40)
+    assert list(levels) == ["low", "low", "medium", "medium", "high", "high"]
+
+
+def _snapshot(rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    frame = pd.DataFrame({name: rng.poisson(3, rows).astype(float) for name in NUMERIC_FEATURES})
+    frame["tenure_days"] = 400.0
+    frame["days_inactive"] = rng.integers(0, 60, rows).astype(float)
+    frame["recency_days"] = frame["days_inactive"] + rng.integers(0, 5, rows)
+    frame["revenue_trend"] = frame["session_trend"] = 1.0
+    frame["mobile_session_share_90d"] = 0.5
+    for flag in ("has_active_subscription", "auto_renew_off", "cancelled_subscription"):
+        frame[flag] = False
+    frame["loyalty_tier"] = "gold"
+    frame["lifecycle_stage"] = "active"
+    return frame
+
+
+def test_reasons_name_what_drives_the_probability_in_words() -> None:
+    rng = np.random.default_rng(11)
+    snapshot = _snapshot(3_000, rng)
+    label = pd.Series((rng.random(3_000) < snapshot["days_inactive"] / 70).astype(int))
+    matrix = feature_matrix(snapshot)
+    estimator = calibrate(LogisticRegression(max_iter=2_000).fit(matrix.to_numpy(), label), matrix, label)
+    model = ChurnModel("churn-20250101-00000000", date(2025, 1, 1), 90, estimator, retained_reference(matrix, label))
+    quiet = _snapshot(1, rng).assign(days_inactive=55.0, recency_days=58.0)
+    reasons = model.reasons(quiet, feature_matrix(quiet))
+    assert reasons[0][0] == "no purchase or visit in 55 days"
+    busy = _snapshot(1, rng).assign(days_inactive=0.0, recency_days=1.0)
+    assert all("visit" not in r for r in model.reasons(busy, feature_matrix(busy))[0])
