@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -15,7 +16,7 @@ from churnmesh.ingestion import IngestReport, ingest
 from churnmesh.ingestion.tables import external_models_yaml
 from churnmesh.scoring import clv_cli, model_cli
 from churnmesh.scoring.train_warehouse import train_from_warehouse
-from churnmesh.settings import data_paths
+from churnmesh.settings import DataPaths, data_paths
 from churnmesh.summary import print_risk_summary, print_warehouse_summary
 from churnmesh.warehouse import build_prod, live_churn_model
 
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
+    pipe = sub.add_parser("pipeline", help="the daily refresh flow: ingest, sqlmesh run, alerts, run summary")
+    pipe.add_argument("--as-of", type=_date, help="the day to bring the warehouse up to (default: yesterday)")
     sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
     clv_cli.add_parser(sub)
     model_cli.add_parsers(sub, _date)
@@ -149,27 +152,66 @@ def print_ingest_report(report: IngestReport, warehouse: Path) -> None:
     print(f"warehouse: {warehouse} (raw.*, quarantine.*, raw.ingest_manifest)")
 
 
+def _use_prefect_home(paths: DataPaths) -> None:
+    """Prefect's own database and settings live with the data, not in the user's home. Without a
+    Prefect server configured, flows start a temporary local one; creating its database the first
+    time takes longer than Prefect's default 20 s wait on a small machine."""
+    os.environ.setdefault("PREFECT_HOME", str(paths.root / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    paths = data_paths()
+    _use_prefect_home(paths)
+    from churnmesh.orchestration.flows import daily_refresh
+
+    run = daily_refresh(as_of=args.as_of, data_dir=str(paths.root))
+    print_run(run, paths)
+    return 0
+
+
+def print_run(run: dict, paths: DataPaths) -> None:
+    delivery = run["delivery"]
+    print(f"run summary: {run['report']}")
+    print(
+        f"alerts: {len(delivery['delivered'])} sent, {len(delivery['already_sent'])} sent before, "
+        f"{len(delivery['undelivered'])} undelivered (ledger and outbox in {paths.root / 'notifications'})"
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     paths = data_paths()
+    _use_prefect_home(paths)
+    from churnmesh.orchestration.flows import daily_refresh
+
     params_file = paths.landing / GENERATOR_PARAMS_FILE
     if params_file.exists() and json.loads(params_file.read_text()) == _params(DEMO):
         print(f"demo data already generated in {paths.landing}")
     else:
         run_generate(DEMO, paths.landing)
-    report = ingest(paths.landing, paths.warehouse)
-    print_ingest_report(report, paths.warehouse)
+    print(f"\ndaily refresh flow for {DEMO.end}: ingest, sqlmesh plan (first time) and run, alerts ...")
+    run = daily_refresh(as_of=DEMO.end, data_dir=str(paths.root))
+    ingestion = run["ingestion"]
+    print(
+        f"\nthis run's files: {ingestion['files_loaded']:,} loaded, {ingestion['files_rejected']:,} rejected whole; "
+        f"rows: {ingestion['rows_in']:,} in = {ingestion['rows_loaded']:,} loaded + "
+        f"{ingestion['rows_quarantined']:,} quarantined + {ingestion['rows_duplicate']:,} duplicates"
+    )
     print_warehouse_summary(paths.warehouse)
-    print(f"\nbuilding the warehouse as of {DEMO.end} (sqlmesh plan + run, audits blocking) ...")
-    build_prod(paths, DEMO.end)
     print(f"\ntraining the churn model on outcomes up to {DEMO.end} ...")
     trained = train_from_warehouse(paths, DEMO.end)
     model_cli.print_card_summary(trained.card)
     if live_churn_model(paths) != trained.version:
         print(f"scoring with {trained.version} (sqlmesh plan prod with churn_model_version = {trained.version}) ...")
         build_prod(paths, DEMO.end, churn_model=trained.version)
+        run = daily_refresh(as_of=DEMO.end, data_dir=str(paths.root))  # the day's alerts and summary, scored
     print_risk_summary(paths.warehouse)
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
-    return 1 if report.refused else 0
+    print_run(run, paths)
+    print(f"Prefect home (flow runs, artifacts): {os.environ['PREFECT_HOME']}")
+    return 1 if run["ingestion"]["files_refused"] else 0
 
 
 def cmd_external_models(args: argparse.Namespace) -> int:
@@ -181,6 +223,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "ingest": cmd_ingest,
     "demo": cmd_demo,
+    "pipeline": cmd_pipeline,
     "external-models": cmd_external_models,
     "clv": clv_cli.cmd_fit,
     "train": model_cli.cmd_train,

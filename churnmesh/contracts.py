@@ -265,10 +265,14 @@ class Column:
 
 @dataclass(frozen=True)
 class Source:
-    """A landing source: its name (folder and raw table) and its contract."""
+    """A landing source: its name (folder and raw table) and its contract. `event_column` dates
+    the event a row records, for sources whose rows are events (a row dated well before its file
+    is late data). State exports (profiles, subscriptions, tickets, loyalty snapshots) are re-sent
+    as they change and feed full models, which take them in on the next run."""
 
     name: str
     contract: type[SourceContract]
+    event_column: str | None = None
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -308,9 +312,9 @@ SOURCES: tuple[Source, ...] = (
     Source("customers", Customers),
     Source("financial_profiles", FinancialProfiles),
     Source("subscriptions", Subscriptions),
-    Source("orders", Orders),
+    Source("orders", Orders, event_column="order_datetime"),
     Source("loyalty_balances", LoyaltyBalances),
     Source("support_tickets", SupportTickets),
-    Source("device_sessions", DeviceSessions),
+    Source("device_sessions", DeviceSessions, event_column="session_start_ts"),
 )
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}

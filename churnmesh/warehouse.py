@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -35,6 +36,7 @@ def sqlmesh_context(
     gateway: str | None = None,
     project: Path = PROJECT_ROOT,
     churn_model: str | None = None,
+    notification_targets: list[Any] | None = None,
 ) -> Iterator[Context]:
     """A SQLMesh context on the project whose data files live under `paths` (absolute).
 
@@ -44,7 +46,7 @@ def sqlmesh_context(
         churn_model = live_churn_model(paths, gateway, project)
     _use_data_dir(paths)
     os.environ[CHURN_MODEL_ENV] = churn_model
-    context = Context(paths=str(project), gateway=gateway)
+    context = Context(paths=str(project), gateway=gateway, notification_targets=notification_targets)
     try:
         yield context
     finally:

@@ -11,22 +11,11 @@ from pathlib import Path
 import pytest
 
 from churnmesh.ingestion import ingest
-from churnmesh.settings import PROJECT_ROOT, DataPaths
+from churnmesh.settings import DataPaths
 from churnmesh.warehouse import build_prod, execution_time, sqlmesh_context
-from tests.helpers import query, write
+from tests.helpers import copy_project, query, write
 
 AS_OF = date(2024, 2, 20)
-PROJECT_PARTS = ("models", "audits", "macros", "seeds", "config.yaml", "external_models.yaml")
-
-
-def copy_project(target: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copy(source, target / part)
-    return target
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,36 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnmesh.generator import GeneratorConfig, generate
-from churnmesh.ingestion import ingest
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.churn import feature_matrix
 from churnmesh.scoring.point_in_time import customer_snapshot
-from churnmesh.scoring.train_warehouse import TrainedVersion, train_from_warehouse
-from churnmesh.settings import DataPaths
+from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.warehouse import build_prod, live_churn_model, sqlmesh_context
+from tests.conftest import SCORED_AS_OF, Scored, scored_copy
 from tests.helpers import query
 
-# Long enough for the time split: training, calibration and test windows of 90 + 60 days each.
-HISTORY = GeneratorConfig(customers=700, start=date(2024, 1, 1), end=date(2025, 7, 31), seed=21)
-AS_OF = HISTORY.end
-
-
-@dataclass
-class Scored:
-    paths: DataPaths
-    trained: TrainedVersion
+AS_OF = SCORED_AS_OF
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory: pytest.TempPathFactory) -> Scored:
-    paths = DataPaths(tmp_path_factory.mktemp("scoring") / "data")
-    generate(HISTORY, paths.landing)
-    ingest(paths.landing, paths.warehouse)
-    build_prod(paths, AS_OF)
-    trained = train_from_warehouse(paths, AS_OF)
-    build_prod(paths, AS_OF, churn_model=trained.version)
-    return Scored(paths, trained)
+def scored(scored_base: Scored, tmp_path_factory: pytest.TempPathFactory) -> Scored:
+    return scored_copy(scored_base, tmp_path_factory.mktemp("scoring"))
 
 
 def test_the_model_card_is_written_with_every_figure(scored: Scored) -> None:

@@ -1,0 +1,139 @@
+"""Prefect flows over the package: the daily refresh (ingest, SQLMesh run, alerts, summary).
+
+Tasks are thin: the work is done by churnmesh functions that the tests also call directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.tasks import exponential_backoff
+
+from churnmesh.ingestion import ingest
+from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
+from churnmesh.orchestration.notify import Alert, Ledger, configured_channel, deliver, notifications_dir
+from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
+from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
+from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
+
+
+def yesterday() -> date:
+    """The default as-of date of a scheduled run: the last complete day."""
+    return date.today() - timedelta(days=1)
+
+
+@task(name="ingest-new-files", retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=10))
+def ingest_new_files(paths: DataPaths) -> dict[str, object]:
+    report = ingest(paths.landing, paths.warehouse)
+    summary = {
+        "files_loaded": report.count("loaded"),
+        "files_rejected": report.count("rejected"),
+        "files_skipped": report.count("skipped"),
+        "files_refused": [o.file_path for o in report.refused],
+        "rows_in": report.total("rows_in"),
+        "rows_loaded": report.total("rows_loaded"),
+        "rows_quarantined": report.total("rows_rejected"),
+        "rows_duplicate": report.total("rows_duplicate"),
+    }
+    get_run_logger().info("ingestion: %s", json.dumps(summary))
+    return summary
+
+
+# No retries: a failed audit is a data problem; running it again unchanged fails the same way.
+@task(name="sqlmesh-run")
+def run_warehouse(paths: DataPaths, as_of: date, project: Path) -> dict[str, object]:
+    result = refresh_warehouse(paths, as_of, project=project)
+    get_run_logger().info("sqlmesh: %s for %s (prod plan applied first: %s)", result.status, as_of, result.planned_prod)
+    return asdict(result)
+
+
+@task(name="collect-alerts")
+def collect_alerts(paths: DataPaths, as_of: date) -> list[Alert]:
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        return [*high_risk_transitions(con, as_of), *data_alerts(con, as_of)]
+    finally:
+        con.close()
+
+
+@task(name="send-notifications")
+def send_notifications(paths: DataPaths, alerts: list[Alert]) -> dict[str, list[str]]:
+    channel = configured_channel(paths)
+    report = deliver(alerts, channel, Ledger(notifications_dir(paths) / "ledger.jsonl"))
+    get_run_logger().info(
+        "notifications through the %s: %d delivered, %d already sent, %d undelivered",
+        channel.name,
+        len(report.delivered),
+        len(report.already_sent),
+        len(report.undelivered),
+    )
+    return asdict(report)
+
+
+@task(name="publish-summary")
+def publish_summary(paths: DataPaths, as_of: date, run: dict[str, object]) -> str:
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        markdown = run_summary_markdown(con, as_of, run)
+        top = top_at_risk(con, as_of, 20)
+    finally:
+        con.close()
+    create_markdown_artifact(key="daily-refresh-summary", markdown=markdown, description=f"Daily refresh {as_of}")
+    if top:
+        create_table_artifact(key="top-revenue-at-risk", table=top, description=f"Top 20 by revenue at risk, {as_of}")
+    report = paths.outputs / f"daily_refresh_{as_of.isoformat()}.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(markdown)
+    return str(report)
+
+
+def _audit_alerts(as_of: date, failure: WarehouseRefreshFailed) -> list[Alert]:
+    return [
+        Alert(
+            as_of,
+            "audit_failure",
+            f"{f.get('model')}|{f.get('audit')}" if "audit" in f else "run",
+            f"blocking audit {f['audit']} failed on {f['model']}: {f['failing_rows']} rows"
+            if "audit" in f
+            else f"warehouse run for {as_of} failed: {f['error']}",
+            data=dict(f),
+        )
+        for f in failure.failures or [{"error": str(failure)}]
+    ]
+
+
+def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
+    """Flow hook for a failed or crashed run: one alert per flow and as-of date."""
+    parameters = getattr(flow_run, "parameters", {}) or {}
+    as_of = parameters.get("as_of") or yesterday()
+    as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+    paths = data_paths(parameters.get("data_dir"))
+    name = getattr(flow, "name", "flow")
+    outcome = getattr(getattr(state, "type", None), "value", "FAILED").lower()
+    alert = Alert(as_of, "run_failed", name, f"{name} for {as_of} {outcome}: {getattr(state, 'message', '')}")
+    deliver([alert], configured_channel(paths), Ledger(notifications_dir(paths) / "ledger.jsonl"))
+
+
+@flow(name="daily-refresh", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+def daily_refresh(as_of: date | None = None, data_dir: str | None = None, project: str | None = None) -> dict:
+    """Ingest new landing files, run SQLMesh up to `as_of` (prod plan first on an empty warehouse),
+    stop on a blocking audit failure, send the day's alerts once, and publish the run summary."""
+    as_of = as_of or yesterday()
+    paths = data_paths(data_dir)
+    ingestion = ingest_new_files(paths)
+    try:
+        refresh = run_warehouse(paths, as_of, Path(project) if project else PROJECT_ROOT)
+    except WarehouseRefreshFailed as failure:
+        send_notifications(paths, _audit_alerts(as_of, failure))
+        raise
+    alerts = collect_alerts(paths, as_of)
+    delivery = send_notifications(paths, alerts)
+    run = {"ingestion": ingestion, "refresh": refresh, "alerts": [a.title for a in alerts], "delivery": delivery}
+    run["report"] = publish_summary(paths, as_of, run)
+    return run

@@ -1,0 +1,88 @@
+"""Bringing the warehouse up to an as-of date through SQLMesh, failing loudly on a blocking audit.
+
+`Context.run()` does not raise when a blocking audit fails: it returns a status. A notification
+target collects each failure with its model, audit and failing row count, so the caller can stop
+and say exactly what failed.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from pydantic import PrivateAttr
+from sqlmesh.core.notification_target import GenericNotificationTarget, NotificationEvent, NotificationStatus
+
+from churnmesh.settings import PROJECT_ROOT, DataPaths
+from churnmesh.warehouse import execution_time, sqlmesh_context
+
+
+class FailureCollector(GenericNotificationTarget):
+    """Keeps the audit and run failures SQLMesh reports during a plan or run."""
+
+    notify_on: frozenset[NotificationEvent] = frozenset(
+        {NotificationEvent.AUDIT_FAILURE, NotificationEvent.RUN_FAILURE, NotificationEvent.APPLY_FAILURE}
+    )
+    _failures: list[dict[str, object]] = PrivateAttr(default_factory=list)
+
+    def send(
+        self,
+        notification_status: NotificationStatus,
+        msg: str,
+        audit_error: t.Any = None,
+        exc: t.Any = None,
+        **_: t.Any,
+    ) -> None:
+        if audit_error is not None:
+            self._failures.append(
+                {"model": audit_error.model_name, "audit": audit_error.audit_name, "failing_rows": audit_error.count}
+            )
+        elif exc is not None:
+            self._failures.append({"error": str(exc)})
+
+    @property
+    def failures(self) -> list[dict[str, object]]:
+        """Audit failures when there are any (the run failure that follows them only says "see the
+        console"), else the errors."""
+        audits = [f for f in self._failures if "audit" in f]
+        return audits or list(self._failures)
+
+
+class WarehouseRefreshFailed(RuntimeError):
+    def __init__(self, as_of: date, failures: list[dict[str, object]]) -> None:
+        self.as_of = as_of
+        self.failures = failures
+        described = "; ".join(
+            f"{f['model']}: audit {f['audit']} failed on {f['failing_rows']} rows" if "audit" in f else str(f["error"])
+            for f in failures
+        )
+        super().__init__(f"the warehouse run for {as_of} failed: {described or 'see the SQLMesh log'}")
+
+
+@dataclass
+class RefreshResult:
+    as_of: date
+    planned_prod: bool
+    status: str
+    failures: list[dict[str, object]] = field(default_factory=list)
+
+
+def refresh_warehouse(
+    paths: DataPaths, as_of: date, gateway: str | None = None, project: Path = PROJECT_ROOT
+) -> RefreshResult:
+    """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first."""
+    collector = FailureCollector()
+    planned = False
+    with sqlmesh_context(paths, gateway, project, notification_targets=[collector]) as context:
+        try:
+            if context.state_reader.get_environment("prod") is None:
+                context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
+                planned = True
+            status = context.run(execution_time=execution_time(as_of))
+        except Exception as exc:  # a failed plan raises; the run reports through its status
+            raise WarehouseRefreshFailed(as_of, [*collector.failures, {"error": str(exc)}]) from exc
+    if status.is_failure or collector.failures:
+        raise WarehouseRefreshFailed(as_of, collector.failures)
+    return RefreshResult(as_of, planned, status.value, collector.failures)

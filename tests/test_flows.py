@@ -1,0 +1,101 @@
+"""The daily refresh flow under Prefect's test harness, with a real webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from churnmesh.orchestration.flows import daily_refresh
+from churnmesh.orchestration.notify import WEBHOOK_ENV
+from churnmesh.orchestration.refresh import WarehouseRefreshFailed
+from churnmesh.settings import DataPaths
+from tests.conftest import SCORED_AS_OF, Scored, scored_copy
+from tests.helpers import copy_project, query
+from tests.webhook import Receiver, webhook_receiver
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_api() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    with webhook_receiver(200) as running:
+        monkeypatch.setenv(WEBHOOK_ENV, running.url)
+        yield running
+
+
+def _kinds(receiver: Receiver) -> list[tuple[str, str]]:
+    return [(p["churnmesh"]["kind"], p["churnmesh"]["as_of"]) for p in receiver.received]
+
+
+def test_two_days_alert_high_risk_moves_once_and_publish_the_summary(
+    scored_base: Scored, tmp_path: Path, receiver: Receiver
+) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    data_dir = str(scored.paths.root)
+    day1, day2 = SCORED_AS_OF + timedelta(days=1), SCORED_AS_OF + timedelta(days=2)
+    for day in (day1, day2):
+        run = daily_refresh(as_of=day, data_dir=data_dir)
+        assert run["refresh"]["status"] == "success" and not run["refresh"]["failures"]
+    moved = query(
+        scored.paths.warehouse,
+        "SELECT as_of_date, count(*) FROM marts.mart_churn_risk_transitions WHERE churn_risk_level = 'high' "
+        "GROUP BY 1 ORDER BY 1",
+    )
+    high_alerts = [p["churnmesh"] for p in receiver.received if p["churnmesh"]["kind"] == "high_risk_transition"]
+    assert [(a["as_of"], a["data"]["customers"]) for a in high_alerts] == [(d.isoformat(), n) for d, n in moved]
+    assert moved, "the test data should move someone into high risk on one of the two days"
+    sent_before = len(receiver.received)
+    rerun = daily_refresh(as_of=day2, data_dir=data_dir)
+    assert len(receiver.received) == sent_before, "rerunning a day must not repeat its alerts"
+    assert rerun["delivery"]["delivered"] == []
+    report = Path(rerun["report"]).read_text()
+    assert f"# Daily refresh for {day2}" in report and "Top 20 customers by revenue at risk" in report
+    scores = query(scored.paths.warehouse, "SELECT count(DISTINCT as_of_date) FROM scoring.churn_scores")
+    assert scores == [(3,)]
+
+
+def test_an_empty_warehouse_gets_the_prod_plan_then_the_run(clean_landing: Path, tmp_path: Path) -> None:
+    paths = DataPaths(tmp_path / "data")
+    shutil.copytree(clean_landing, paths.landing)
+    run = daily_refresh(as_of=date(2024, 2, 15), data_dir=str(paths.root))
+    assert run["refresh"]["planned_prod"] is True
+    assert run["ingestion"]["rows_loaded"] > 0
+    (customers,) = query(paths.warehouse, "SELECT count(*) FROM marts.mart_customer_360")[0]
+    assert customers > 0
+    outbox = paths.root / "notifications" / "outbox.jsonl"  # no webhook configured here
+    kinds = (
+        {json.loads(line)["churnmesh"]["kind"] for line in outbox.read_text().splitlines()}
+        if outbox.exists()
+        else set()
+    )
+    assert "audit_failure" not in kinds and "run_failed" not in kinds
+
+
+def test_a_blocking_audit_failure_fails_the_flow_and_alerts(
+    clean_landing: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    project = copy_project(tmp_path / "project")
+    mart = project / "models" / "marts" / "mart_churn_risk.sql"
+    # Passes for the first day, fails from the next: the nightly run path, not the plan.
+    failing_audit = "accepted_range(column := as_of_date, max_v := '2024-02-15'),"
+    audits = "unique_values(columns := (customer_id)),"
+    mart.write_text(mart.read_text().replace(audits, f"{audits}\n    {failing_audit}"))
+    paths = DataPaths(tmp_path / "data")
+    shutil.copytree(clean_landing, paths.landing)
+    daily_refresh(as_of=date(2024, 2, 15), data_dir=str(paths.root), project=str(project))
+    with pytest.raises(WarehouseRefreshFailed, match="accepted_range"):
+        daily_refresh(as_of=date(2024, 2, 16), data_dir=str(paths.root), project=str(project))
+    failures = [p["churnmesh"] for p in receiver.received if p["churnmesh"]["kind"] == "audit_failure"]
+    assert len(failures) == 1
+    assert "mart_churn_risk" in failures[0]["data"]["model"] and failures[0]["data"]["failing_rows"] > 0
+    assert ("run_failed", "2024-02-16") in _kinds(receiver)
