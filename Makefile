@@ -8,7 +8,7 @@ export SQLMESH__DISABLE_ANONYMIZED_ANALYTICS := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean serve
 
 setup: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup
 	$(BIN)/churnmesh demo
+
+# A Prefect server on http://127.0.0.1:4200 and the deployments; Ctrl-C stops both.
+serve: setup
+	$(BIN)/churnmesh serve --port 4200
 
 test: setup
 	$(BIN)/ruff check .

@@ -72,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
     pipe = sub.add_parser("pipeline", help="the daily refresh flow: ingest, sqlmesh run, alerts, run summary")
     pipe.add_argument("--as-of", type=_date, help="the day to bring the warehouse up to (default: yesterday)")
+    fill = sub.add_parser("backfill", help="fill missing intervals, or restate models over dates, through SQLMesh")
+    fill.add_argument("--start", type=_date, required=True)
+    fill.add_argument("--end", type=_date, required=True)
+    fill.add_argument("--model", action="append", dest="models", help="a model to fill or restate (repeatable)")
+    fill.add_argument("--restate", action="store_true", help="recompute the models and everything downstream")
+    serve = sub.add_parser("serve", help="a Prefect server on 127.0.0.1 and the deployments (Ctrl-C stops both)")
+    serve.add_argument("--port", type=_positive, default=4200)
+    review = sub.add_parser("review", help="plan the project into an environment and diff its changed marts")
+    review.add_argument("--env", default="dev", help="environment to plan into (default: dev)")
     sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
     clv_cli.add_parser(sub)
     model_cli.add_parsers(sub, _date)
@@ -172,6 +181,35 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    paths = data_paths()
+    _use_prefect_home(paths)
+    from churnmesh.orchestration.flows import backfill_flow
+
+    result = backfill_flow(args.start, args.end, args.models, args.restate, str(paths.root))
+    action = "restated" if args.restate else "filled"
+    print(f"{action} {args.start} to {args.end}: {len(result['evaluations'])} model batches evaluated")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    paths = data_paths()
+    _use_prefect_home(paths)
+    from churnmesh.orchestration.flows import review_change_flow
+
+    print(review_change_flow(args.env, str(paths.root)), end="")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    paths = data_paths()
+    _use_prefect_home(paths)
+    from churnmesh.orchestration.server import serve
+
+    serve(paths, args.port)
+    return 0
+
+
 def print_run(run: dict, paths: DataPaths) -> None:
     delivery = run["delivery"]
     print(f"run summary: {run['report']}")
@@ -224,6 +262,9 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "demo": cmd_demo,
     "pipeline": cmd_pipeline,
+    "backfill": cmd_backfill,
+    "review": cmd_review,
+    "serve": cmd_serve,
     "external-models": cmd_external_models,
     "clv": clv_cli.cmd_fit,
     "train": model_cli.cmd_train,

@@ -18,6 +18,7 @@ from churnmesh.settings import PROJECT_ROOT, DataPaths
 os.environ.setdefault("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "1")
 
 from sqlmesh import Context
+from sqlmesh.core.console import get_console, set_console
 
 
 def execution_time(as_of: date) -> datetime:
@@ -37,6 +38,7 @@ def sqlmesh_context(
     project: Path = PROJECT_ROOT,
     churn_model: str | None = None,
     notification_targets: list[Any] | None = None,
+    console: Any = None,
 ) -> Iterator[Context]:
     """A SQLMesh context on the project whose data files live under `paths` (absolute).
 
@@ -46,11 +48,17 @@ def sqlmesh_context(
         churn_model = live_churn_model(paths, gateway, project)
     _use_data_dir(paths)
     os.environ[CHURN_MODEL_ENV] = churn_model
-    context = Context(paths=str(project), gateway=gateway, notification_targets=notification_targets)
+    previous_console = get_console()
+    if console is not None:
+        set_console(console)  # the context takes the global console when created
     try:
-        yield context
+        context = Context(paths=str(project), gateway=gateway, notification_targets=notification_targets)
+        try:
+            yield context
+        finally:
+            _close(context)
     finally:
-        _close(context)
+        set_console(previous_console)
 
 
 def _close(context: Context) -> None:

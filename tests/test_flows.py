@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from churnmesh.orchestration.flows import daily_refresh
+from churnmesh.orchestration.flows import backfill_flow, daily_refresh, review_change_flow
 from churnmesh.orchestration.notify import WEBHOOK_ENV
+from churnmesh.orchestration.operations import model_intervals
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed
 from churnmesh.settings import DataPaths
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
@@ -99,3 +100,42 @@ def test_a_blocking_audit_failure_fails_the_flow_and_alerts(
     assert len(failures) == 1
     assert "mart_churn_risk" in failures[0]["data"]["model"] and failures[0]["data"]["failing_rows"] > 0
     assert ("run_failed", "2024-02-16") in _kinds(receiver)
+
+
+def test_a_backfill_fills_exactly_the_requested_days_and_restates_on_request(
+    scored_base: Scored, tmp_path: Path
+) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    data_dir = str(scored.paths.root)
+    daily = "intermediate.int_customer_daily_metrics"
+    assert model_intervals(scored.paths, daily)[-1][1] == SCORED_AS_OF
+    next_day = SCORED_AS_OF + timedelta(days=1)
+    result = backfill_flow(start=next_day, end=next_day, data_dir=data_dir)
+    assert model_intervals(scored.paths, daily)[-1][1] == next_day  # not the day after, whose file is there too
+    assert {e["model"].split(".", 1)[-1] for e in result["evaluations"]} >= {daily}
+    restated = backfill_flow(
+        start=SCORED_AS_OF - timedelta(days=5),
+        end=SCORED_AS_OF - timedelta(days=3),
+        models=["core.fct_orders"],
+        restate=True,
+        data_dir=data_dir,
+    )
+    orders = [e for e in restated["evaluations"] if e["model"].endswith("core.fct_orders")]
+    assert orders and all(e["interval_start"] >= str(SCORED_AS_OF - timedelta(days=5 + 7)) for e in orders)
+    with pytest.raises(ValueError, match="unknown model"):
+        backfill_flow(start=next_day, end=next_day, models=["raw.orders; DROP TABLE raw.orders"], data_dir=data_dir)
+
+
+def test_a_change_is_reviewed_in_dev_with_a_diff_of_the_changed_marts(scored_base: Scored, tmp_path: Path) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    project = copy_project(tmp_path / "project")
+    mart = project / "models" / "marts" / "mart_churn_risk.sql"
+    mart.write_text(mart.read_text().replace("* l.risk_score / 100.0, 2)", "* l.risk_score / 200.0, 2)"))
+    before = query(scored.paths.warehouse, "SELECT sum(rule_revenue_at_risk_usd) FROM marts.mart_churn_risk")
+    review = review_change_flow("dev", str(scored.paths.root), str(project))
+    line = next(row for row in review.splitlines() if row.startswith("| marts.mart_churn_risk |"))
+    compared, differing = (int(cell.strip().replace(",", "")) for cell in line.split("|")[2:4])
+    assert compared > 0 and 0 < differing <= compared
+    assert "marts.mart_customer_360" in review  # downstream of the change, listed as changed
+    after = query(scored.paths.warehouse, "SELECT sum(rule_revenue_at_risk_usd) FROM marts.mart_churn_risk")
+    assert after == before, "prod must not change before promotion"

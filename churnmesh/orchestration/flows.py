@@ -13,14 +13,20 @@ from pathlib import Path
 import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.concurrency.sync import concurrency
 from prefect.tasks import exponential_backoff
 
 from churnmesh.ingestion import ingest
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
 from churnmesh.orchestration.notify import Alert, Ledger, configured_channel, deliver, notifications_dir
+from churnmesh.orchestration.operations import backfill, review_change, run_audits
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
 from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
+from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
+
+# The global concurrency limit (one slot) every warehouse-writing flow holds; see deployments.py.
+WAREHOUSE_LIMIT = "churnmesh-warehouse"
 
 
 def yesterday() -> date:
@@ -48,9 +54,35 @@ def ingest_new_files(paths: DataPaths) -> dict[str, object]:
 # No retries: a failed audit is a data problem; running it again unchanged fails the same way.
 @task(name="sqlmesh-run")
 def run_warehouse(paths: DataPaths, as_of: date, project: Path) -> dict[str, object]:
-    result = refresh_warehouse(paths, as_of, project=project)
+    try:
+        result = refresh_warehouse(paths, as_of, project=project)
+    except WarehouseRefreshFailed as failure:
+        publish_evaluations(failure.evaluations, as_of)
+        raise
     get_run_logger().info("sqlmesh: %s for %s (prod plan applied first: %s)", result.status, as_of, result.planned_prod)
+    publish_evaluations(result.evaluations, as_of)
     return asdict(result)
+
+
+def publish_evaluations(evaluations: list[dict[str, object]], as_of: date) -> None:
+    """Every model batch SQLMesh evaluated, in the log and as a table artifact."""
+    logger = get_run_logger()
+    for e in evaluations:
+        logger.info(
+            "model %s [%s, %s] batch %s: %.2f s, %s rows, audits %s passed, %s failed",
+            e["model"],
+            e["interval_start"],
+            e["interval_end"],
+            e["batch"],
+            e["seconds"],
+            "?" if e["rows"] is None else e["rows"],
+            e["audits_passed"],
+            e["audits_failed"],
+        )
+    if evaluations:
+        create_table_artifact(
+            key="sqlmesh-evaluations", table=evaluations, description=f"SQLMesh model evaluations for {as_of}"
+        )
 
 
 @task(name="collect-alerts")
@@ -126,14 +158,67 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
     stop on a blocking audit failure, send the day's alerts once, and publish the run summary."""
     as_of = as_of or yesterday()
     paths = data_paths(data_dir)
-    ingestion = ingest_new_files(paths)
-    try:
-        refresh = run_warehouse(paths, as_of, Path(project) if project else PROJECT_ROOT)
-    except WarehouseRefreshFailed as failure:
-        send_notifications(paths, _audit_alerts(as_of, failure))
-        raise
-    alerts = collect_alerts(paths, as_of)
+    with concurrency(WAREHOUSE_LIMIT, occupy=1):
+        ingestion = ingest_new_files(paths)
+        try:
+            refresh = run_warehouse(paths, as_of, Path(project) if project else PROJECT_ROOT)
+        except WarehouseRefreshFailed as failure:
+            send_notifications(paths, _audit_alerts(as_of, failure))
+            raise
+        alerts = collect_alerts(paths, as_of)
     delivery = send_notifications(paths, alerts)
     run = {"ingestion": ingestion, "refresh": refresh, "alerts": [a.title for a in alerts], "delivery": delivery}
     run["report"] = publish_summary(paths, as_of, run)
     return run
+
+
+@flow(name="backfill", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+def backfill_flow(
+    start: date,
+    end: date,
+    models: list[str] | None = None,
+    restate: bool = False,
+    data_dir: str | None = None,
+    project: str | None = None,
+) -> dict:
+    """Missing intervals from start to end through SQLMesh, or (restate) a recomputation of the
+    given models and everything downstream over those dates."""
+    paths = data_paths(data_dir)
+    with concurrency(WAREHOUSE_LIMIT, occupy=1):
+        result = backfill(paths, start, end, models, restate, Path(project) if project else PROJECT_ROOT)
+    publish_evaluations(result.evaluations, end)
+    get_run_logger().info("backfill %s to %s: %d model batches", start, end, len(result.evaluations))
+    return asdict(result)
+
+
+@flow(name="review-change")
+def review_change_flow(environment: str = "dev", data_dir: str | None = None, project: str | None = None) -> str:
+    """Plan the project into an environment and compare its changed marts with prod (Markdown
+    artifact). Promotion to prod is a separate, explicit plan."""
+    with concurrency(WAREHOUSE_LIMIT, occupy=1):
+        markdown = review_change(data_paths(data_dir), environment, Path(project) if project else PROJECT_ROOT)
+    create_markdown_artifact(key="change-review", markdown=markdown, description=f"{environment} against prod")
+    return markdown
+
+
+@flow(name="train-churn-model", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+def train_churn_model(as_of: date | None = None, data_dir: str | None = None) -> dict:
+    """Train a churn model version on outcomes up to `as_of`; switching prod to it is a reviewed plan."""
+    as_of = as_of or yesterday()
+    with concurrency(WAREHOUSE_LIMIT, occupy=1):
+        trained = train_from_warehouse(data_paths(data_dir), as_of)
+    create_markdown_artifact(
+        key="churn-model-card", markdown=(trained.folder / "card.md").read_text(), description=trained.version
+    )
+    return {"version": trained.version, "card": str(trained.folder / "card.md")}
+
+
+@flow(name="run-audits", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> bool:
+    """Every audit against the prod tables; fails the run (and alerts) when one fails."""
+    as_of = as_of or yesterday()
+    with concurrency(WAREHOUSE_LIMIT, occupy=1):
+        passed = run_audits(data_paths(data_dir), as_of)
+    if not passed:
+        raise RuntimeError(f"audits failed for {as_of}: see the SQLMesh output in the run's logs")
+    return True

@@ -13,7 +13,9 @@ from datetime import date
 from pathlib import Path
 
 from pydantic import PrivateAttr
+from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.notification_target import GenericNotificationTarget, NotificationEvent, NotificationStatus
+from sqlmesh.utils.date import to_ds
 
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import execution_time, sqlmesh_context
@@ -50,10 +52,48 @@ class FailureCollector(GenericNotificationTarget):
         return audits or list(self._failures)
 
 
+class EvaluationRecorder(NoopConsole):
+    """A silent SQLMesh console that keeps one record per model batch evaluated: model,
+    interval, duration, rows (when the engine reports them) and audits passed and failed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.evaluations: list[dict[str, object]] = []
+
+    def update_snapshot_evaluation_progress(
+        self,
+        snapshot: t.Any,
+        interval: t.Any,
+        batch_idx: int,
+        duration_ms: int | None,
+        num_audits_passed: int,
+        num_audits_failed: int,
+        audit_only: bool = False,
+        execution_stats: t.Any = None,
+        auto_restatement_triggers: t.Any = None,
+    ) -> None:
+        start, end = interval
+        self.evaluations.append(
+            {
+                "model": snapshot.name.replace('"', ""),
+                "interval_start": to_ds(start),
+                "interval_end": to_ds(end),
+                "batch": batch_idx,
+                "seconds": round((duration_ms or 0) / 1000, 3),
+                "rows": getattr(execution_stats, "total_rows_processed", None),
+                "audits_passed": num_audits_passed,
+                "audits_failed": num_audits_failed,
+            }
+        )
+
+
 class WarehouseRefreshFailed(RuntimeError):
-    def __init__(self, as_of: date, failures: list[dict[str, object]]) -> None:
+    def __init__(
+        self, as_of: date, failures: list[dict[str, object]], evaluations: list[dict[str, object]] | None = None
+    ) -> None:
         self.as_of = as_of
         self.failures = failures
+        self.evaluations = evaluations or []
         described = "; ".join(
             f"{f['model']}: audit {f['audit']} failed on {f['failing_rows']} rows" if "audit" in f else str(f["error"])
             for f in failures
@@ -67,22 +107,24 @@ class RefreshResult:
     planned_prod: bool
     status: str
     failures: list[dict[str, object]] = field(default_factory=list)
+    evaluations: list[dict[str, object]] = field(default_factory=list)
 
 
 def refresh_warehouse(
     paths: DataPaths, as_of: date, gateway: str | None = None, project: Path = PROJECT_ROOT
 ) -> RefreshResult:
     """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first."""
-    collector = FailureCollector()
+    collector, recorder = FailureCollector(), EvaluationRecorder()
     planned = False
-    with sqlmesh_context(paths, gateway, project, notification_targets=[collector]) as context:
+    with sqlmesh_context(paths, gateway, project, notification_targets=[collector], console=recorder) as context:
         try:
             if context.state_reader.get_environment("prod") is None:
                 context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
                 planned = True
             status = context.run(execution_time=execution_time(as_of))
         except Exception as exc:  # a failed plan raises; the run reports through its status
-            raise WarehouseRefreshFailed(as_of, [*collector.failures, {"error": str(exc)}]) from exc
+            failures = collector.failures or [{"error": str(exc)}]
+            raise WarehouseRefreshFailed(as_of, failures, recorder.evaluations) from exc
     if status.is_failure or collector.failures:
-        raise WarehouseRefreshFailed(as_of, collector.failures)
-    return RefreshResult(as_of, planned, status.value, collector.failures)
+        raise WarehouseRefreshFailed(as_of, collector.failures, recorder.evaluations)
+    return RefreshResult(as_of, planned, status.value, collector.failures, recorder.evaluations)

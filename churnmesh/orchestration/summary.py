@@ -47,7 +47,8 @@ def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict)
         f"{ingestion['rows_quarantined']:,} quarantined + {ingestion['rows_duplicate']:,} duplicates",
         "",
         "## Warehouse",
-        f"- sqlmesh run: {refresh['status']}; blocking audits: "
+        f"- sqlmesh run: {refresh['status']}; {len(refresh['evaluations'])} model batches evaluated "
+        "(each in the sqlmesh-evaluations artifact); blocking audits: "
         + ("all passed" if not refresh["failures"] else f"{len(refresh['failures'])} failed"),
         "",
         "## Customers by churn risk level (not yet churned)",

@@ -1,0 +1,170 @@
+"""Backfills, change review and audits through SQLMesh (the flows and the CLI call these)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlglot import exp
+from sqlmesh import Context
+
+from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
+from churnmesh.settings import PROJECT_ROOT, DataPaths
+from churnmesh.warehouse import MARTS, execution_time, sqlmesh_context
+
+FEATURES_TABLE = "intermediate.int_customer_features"
+
+
+def known_models(context: Context, names: list[str] | None) -> list[str]:
+    """User-supplied model names, checked against the project: nothing unknown reaches SQLMesh."""
+    if not names:
+        return []
+    unknown = [name for name in names if context.get_model(name) is None]
+    if unknown:
+        raise ValueError(f"unknown model(s): {', '.join(repr(n) for n in unknown)}")
+    return list(names)
+
+
+def built_as_of(context: Context) -> date | None:
+    try:
+        value = context.fetchdf(f"SELECT max(as_of_date) FROM {FEATURES_TABLE}").iloc[0, 0]
+    except Exception:  # no prod tables yet
+        return None
+    return None if pd.isna(value) else pd.Timestamp(value).date()
+
+
+@dataclass
+class BackfillResult:
+    start: date
+    end: date
+    models: list[str]
+    restated: bool
+    evaluations: list[dict[str, object]] = field(default_factory=list)
+
+
+def backfill(
+    paths: DataPaths,
+    start: date,
+    end: date,
+    models: list[str] | None = None,
+    restate: bool = False,
+    project: Path = PROJECT_ROOT,
+) -> BackfillResult:
+    """Without `restate`: the missing intervals from `start` to `end` (of `models`, or all).
+    With it: recompute `models` and everything downstream over those dates (late data)."""
+    if end < start:
+        raise ValueError(f"the backfill ends ({end}) before it starts ({start})")
+    collector, recorder = FailureCollector(), EvaluationRecorder()
+    with sqlmesh_context(paths, project=project, notification_targets=[collector], console=recorder) as context:
+        names = known_models(context, models)
+        current = built_as_of(context)
+        try:
+            if restate:
+                if not names:
+                    raise ValueError("a restatement names the models to restate (--model)")
+                # Downstream full models are rebuilt as of the warehouse's current day, not `end`.
+                as_of = max(current or end, end)
+                context.plan(
+                    "prod",
+                    restate_models=names,
+                    start=start,
+                    end=end,
+                    execution_time=execution_time(as_of),
+                    no_prompts=True,
+                    auto_apply=True,
+                )
+                status = None
+            else:
+                status = context.run(
+                    "prod",
+                    start=start,
+                    end=end,
+                    execution_time=execution_time(end),
+                    select_models=names or None,
+                    ignore_cron=True,
+                )
+        except ValueError:
+            raise
+        except Exception as exc:
+            raise WarehouseRefreshFailed(
+                end, collector.failures or [{"error": str(exc)}], recorder.evaluations
+            ) from exc
+    if (status is not None and status.is_failure) or collector.failures:
+        raise WarehouseRefreshFailed(end, collector.failures, recorder.evaluations)
+    return BackfillResult(start, end, names, restate, recorder.evaluations)
+
+
+def model_intervals(paths: DataPaths, model: str, project: Path = PROJECT_ROOT) -> list[tuple[date, date]]:
+    """The days of `model` that SQLMesh records as done in prod, as (first, last) ranges."""
+    with sqlmesh_context(paths, project=project) as context:
+        env = context.state_reader.get_environment("prod")
+        wanted = context.get_model(model)
+        if env is None or wanted is None:
+            return []
+        infos = [s for s in env.snapshots if s.name == wanted.fqn]
+        snapshot = context.state_reader.get_snapshots([infos[0].snapshot_id])[infos[0].snapshot_id]
+        return [
+            (pd.Timestamp(lo, unit="ms").date(), pd.Timestamp(hi, unit="ms").date() - timedelta(days=1))
+            for lo, hi in snapshot.intervals
+        ]
+
+
+def review_change(paths: DataPaths, environment: str = "dev", project: Path = PROJECT_ROOT) -> str:
+    """Plan the project into `environment` (prod untouched) and compare every changed mart with
+    prod; returns the review as Markdown. Promotion is a separate plan of prod."""
+    if not environment.replace("_", "").isalnum() or environment.lower() == "prod":
+        raise ValueError(f"not a review environment: {environment!r}")
+    with sqlmesh_context(paths, project=project) as context:
+        as_of = built_as_of(context)
+        if as_of is None:
+            raise ValueError("prod is not built yet: run the daily refresh first")
+        plan = context.plan(environment, execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
+        diff = plan.context_diff
+        changed = sorted(
+            {_schema_and_name(n) for n in diff.modified_snapshots} | {_schema_and_name(s.name) for s in diff.added}
+        )
+        lines = [f"# Change review: {environment} against prod (as of {as_of})", "", "## Changed models"]
+        lines += [f"- {name}" for name in changed] or ["- none"]
+        lines += [
+            "",
+            "## Changed marts against prod",
+            "| mart | rows compared | rows differing | only in prod | only in " + environment + " |",
+            "|---|---|---|---|---|",
+        ]
+        logging.getLogger("sqlmesh.core.engine_adapter.base").setLevel(logging.ERROR)
+        for mart in [m for m in MARTS if m in changed]:
+            model = context.get_model(mart)
+            grain = _grain_columns(model.grains)
+            if not grain:
+                lines.append(f"| {mart} | (no grain: not compared) | | | |")
+                continue
+            (diff,) = context.table_diff("prod", environment, select_models={mart}, on=grain, show=False)
+            rows = diff.row_diff()
+            lines.append(
+                f"| {mart} | {rows.join_count:,} | {rows.join_count - rows.full_match_count:,} "
+                f"| {rows.s_only_count:,} | {rows.t_only_count:,} |"
+            )
+    lines += ["", f"Promote with a plan of prod (`sqlmesh plan --execution-time {as_of + timedelta(days=1)}`)."]
+    return "\n".join(lines) + "\n"
+
+
+def _grain_columns(grains: list[exp.Expression]) -> list[str]:
+    """A composite grain `(a, b)` is one tuple expression; table_diff wants its columns."""
+    columns: list[str] = []
+    for grain in grains:
+        columns += [e.sql() for e in grain.expressions] if isinstance(grain, exp.Tuple) else [grain.sql()]
+    return columns
+
+
+def _schema_and_name(fqn: str) -> str:
+    """'"warehouse"."marts"."mart_clv"' -> 'marts.mart_clv'."""
+    return ".".join(fqn.replace('"', "").split(".")[-2:])
+
+
+def run_audits(paths: DataPaths, as_of: date, project: Path = PROJECT_ROOT) -> bool:
+    """Every audit of every model against the prod tables for `as_of`; True when all pass."""
+    with sqlmesh_context(paths, project=project) as context:
+        return bool(context.audit(as_of, as_of, execution_time=execution_time(as_of)))
