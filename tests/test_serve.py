@@ -43,9 +43,7 @@ def _wait_for_deployments(api: str, server: subprocess.Popen, timeout: float = 2
     pytest.fail(f"the deployments did not appear on {api}")
 
 
-def test_a_backfill_deployment_fills_the_requested_intervals(
-    scored_base: Scored, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_backfill_deployment_fills_the_requested_intervals(scored_base: Scored, tmp_path: Path) -> None:
     scored = scored_copy(scored_base, tmp_path)
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -66,18 +64,21 @@ def test_a_backfill_deployment_fills_the_requested_intervals(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
-        monkeypatch.setenv("PREFECT_API_URL", api)
-        _wait_for_deployments(api, server)
-        from prefect.deployments import run_deployment
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        day = SCORED_AS_OF + timedelta(days=1)
-        run = run_deployment(
-            "backfill/manual",
-            parameters={"start": day.isoformat(), "end": day.isoformat()},
-            timeout=600,
-            as_subflow=False,
-        )
+    day = SCORED_AS_OF + timedelta(days=1)
+    try:
+        # Settings, not the environment: Prefect may already be configured in this process (the
+        # flow tests' harness), and it reads the environment once.
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            _wait_for_deployments(api, server)
+            run = run_deployment(
+                "backfill/manual",
+                parameters={"start": day.isoformat(), "end": day.isoformat()},
+                timeout=600,
+                as_subflow=False,
+            )
         assert run.state is not None and run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text())
     finally:
         os.killpg(server.pid, signal.SIGINT)
