@@ -8,7 +8,7 @@ export SQLMESH__DISABLE_ANONYMIZED_ANALYTICS := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint clean serve
+.PHONY: setup demo test lint clean serve bench
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/sqlmesh test
 	$(BIN)/pytest
+
+# Benchmarks at SCALE=S, M (default) or L: bench/results/<scale>.json and .md (data cached in bench/.cache).
+SCALE ?= M
+bench: setup
+	$(BIN)/python -m bench.run --scale $(SCALE)
 
 lint: setup
 	$(BIN)/ruff check .

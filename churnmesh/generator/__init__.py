@@ -46,6 +46,8 @@ class GeneratorConfig:
     dirty_rate: float = 0.0
     file_format: str = "csv"
     chunk_size: int = CHUNK_SIZE
+    # Multiplies every customer's session rate: denser app usage for load tests, same customers.
+    session_rate_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.customers < 1 or self.customers > 9_900_000:
@@ -54,6 +56,8 @@ class GeneratorConfig:
             raise ValueError(f"end {self.end} is before start {self.start}")
         if not 0.0 <= self.dirty_rate <= 0.5:
             raise ValueError("dirty rate must be between 0 and 0.5")
+        if not 0.0 < self.session_rate_scale <= 10.0:
+            raise ValueError("session rate scale must be above 0 and at most 10")
         if self.file_format not in ("csv", "parquet"):
             raise ValueError("file format must be csv or parquet")
 
@@ -143,7 +147,9 @@ def generate(config: GeneratorConfig, out: Path) -> GenerateResult:
     chunk_seeds = seeds.spawn(len(chunks) + 1)
     for chunk, ((first, size), chunk_seed) in enumerate(zip(chunks, chunk_seeds, strict=False)):
         rng = np.random.default_rng(chunk_seed)
-        sim = ChunkSimulation(ref, releases, pd.Timestamp(config.start), config.days, first, size, rng, ids)
+        sim = ChunkSimulation(
+            ref, releases, pd.Timestamp(config.start), config.days, first, size, rng, ids, config.session_rate_scale
+        )
         events = sim.run()
         for source, columns in FrameBuilder(sim, events).build().items():
             table, file_day = to_text_table(source, columns)

@@ -100,8 +100,10 @@ class ChunkSimulation:
         n: int,
         rng: np.random.Generator,
         ids: IdCounters,
+        session_rate_scale: float = 1.0,
     ) -> None:
         self.ref, self.releases, self.start, self.days = ref, releases, start, days
+        self.session_rate_scale = session_rate_scale
         self.n, self.rng, self.ids = n, rng, ids
         self.gid = np.arange(first_index, first_index + n, dtype=np.int64)
         self.release_days = np.array([r.day for r in releases])
@@ -162,7 +164,7 @@ class ChunkSimulation:
         self.spend_tier = np.digitize(income_rank + rng.normal(0, 0.2, n), [0.5, 0.85])
         self.qty_mean = rng.gamma(2.0, 0.15, n)
         self.fav_cat = rng.choice(len(self.cat_count), n, p=self._category_weights())
-        self.sess_rate = rng.gamma(1.5, 0.2 / 1.5, n)
+        self.sess_rate = rng.gamma(1.5, 0.2 / 1.5, n) * self.session_rate_scale
         self.tkt_rate = rng.gamma(2.0, (1 / 220) / 2.0, n)
         self.h_base = rng.lognormal(np.log(1 / 2500), 0.7, n)
         self.device = rng.choice(3, n, p=[0.55, 0.35, 0.10])

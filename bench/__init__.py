@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench [SCALE=S|M|L]` (see bench/run.py)."""
