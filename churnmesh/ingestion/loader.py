@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +23,38 @@ import duckdb
 import pandas as pd
 
 from churnmesh.contracts import SOURCES, SOURCES_BY_NAME, Source
-from churnmesh.ingestion.reader import CHUNK_ROWS, FileRejected, MalformedRecord, file_date, read_chunks
+from churnmesh.faults import crash_point
+from churnmesh.ingestion.reader import (
+    CHUNK_ROWS,
+    FileRejected,
+    MalformedRecord,
+    check_file_name,
+    describe_names,
+    file_date,
+    landing_name,
+    read_chunks,
+)
 from churnmesh.ingestion.tables import DUCKDB_TYPES, ensure_tables, quarantine_table, raw_table
 from churnmesh.ingestion.validate import ContractValidator
 
 log = logging.getLogger("churnmesh.ingest")
 LANDING_SUFFIXES = {".csv", ".parquet"}
 BATCH_BYTES = 32 * 1024 * 1024
+MANIFEST_COLUMNS = {
+    "file_path": "VARCHAR",
+    "source": "VARCHAR",
+    "file_date": "DATE",
+    "checksum": "VARCHAR",
+    "size_bytes": "BIGINT",
+    "rows_in": "BIGINT",
+    "rows_loaded": "BIGINT",
+    "rows_rejected": "BIGINT",
+    "rows_duplicate": "BIGINT",
+    "status": "VARCHAR",
+    "reason": "VARCHAR",
+    "extra_columns": "VARCHAR",
+    "ingested_at": "TIMESTAMP",
+}
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,7 @@ class LandingFile:
     rows_in: int = 0
     extra_columns: tuple[str, ...] = ()
     outcome: FileOutcome | None = None
+    copy_of: LandingFile | None = None  # an earlier file of the same batch with the same bytes
 
 
 def landing_files(landing: Path) -> list[tuple[Source, Path]]:
@@ -127,7 +153,7 @@ def _plan(
     batch: list[LandingFile] = []
     size = 0
     for source, path in landing_files(landing):
-        rel = path.relative_to(landing).as_posix()
+        rel = landing_name(landing, path)
         checksum = sha256(path)
         if loaded.get(rel) == checksum:
             report.outcomes.append(FileOutcome(rel, source.name, "unchanged"))
@@ -145,12 +171,18 @@ def _plan(
             report.outcomes.append(outcome)
             log.warning("refused %s: %s", rel, outcome.reason)
             continue
-        # A re-delivered copy goes to the next batch, so it is compared with what this one loads.
-        repeated = any(f.checksum == checksum for f in batch)
-        if batch and (batch[0].source != source or size >= batch_bytes or repeated):
+        if batch and (batch[0].source != source or size >= batch_bytes):
             yield batch
             batch, size = [], 0
-        batch.append(LandingFile(source, path, rel, checksum, replacing=rel in loaded))
+        file = LandingFile(source, path, rel, checksum, replacing=rel in loaded)
+        original = next((f for f in batch if f.checksum == checksum), None)
+        if original is not None and (file.replacing or original.replacing):
+            # A replacement is compared with what is loaded, so its copy waits for the next batch.
+            yield batch
+            batch, size, original = [], 0, None
+        # A copy of a file in this batch is not read: its outcome follows the original's.
+        file.copy_of = original
+        batch.append(file)
         size += path.stat().st_size
     if batch:
         yield batch
@@ -160,6 +192,8 @@ class BatchLoader:
     def __init__(self, con: duckdb.DuckDBPyConnection, ingested_at: datetime, chunk_rows: int) -> None:
         self.con, self.ingested_at, self.chunk_rows = con, ingested_at, chunk_rows
         self.validators = {s.name: ContractValidator(s) for s in SOURCES}
+        self._manifest: list[tuple[object, ...]] = []
+        self._pending_rows = 0
 
     def load(self, files: list[LandingFile]) -> list[FileOutcome]:
         source = files[0].source
@@ -168,8 +202,9 @@ class BatchLoader:
             self._create_staging(source)
             self._mark_twins(files)
             pending: list[pd.DataFrame] = []
+            self._pending_rows = 0  # rows in `pending`: a running count, as batches hold thousands of files
             for file in files:
-                if file.outcome is None:
+                if file.outcome is None and file.copy_of is None:
                     pending = self._read_file(file, pending)
             self._validate(source, pending)
             for file in files:
@@ -178,10 +213,17 @@ class BatchLoader:
             for file in files:
                 if file.outcome is not None and file.outcome.status in ("rejected", "skipped"):
                     self._record(file)
-            self._publish(source, [f for f in files if f.outcome is None])
+            self._publish(source, [f for f in files if f.outcome is None and f.copy_of is None])
+            for file in files:
+                if file.copy_of is not None:
+                    file.outcome = _copy_outcome(file, file.copy_of)
+                    self._record(file)
+            self._write_manifest()
             self.con.execute("COMMIT")
+            crash_point("ingest.after_commit")
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._manifest = []
             raise
         finally:
             self.con.execute("DROP TABLE IF EXISTS _incoming")
@@ -194,6 +236,8 @@ class BatchLoader:
         query = "SELECT checksum, file_path, rows_in FROM raw.ingest_manifest WHERE status = 'loaded' AND rows_in > 0"
         seen = {checksum: (path, rows) for checksum, path, rows in self.con.execute(query).fetchall()}
         for file in files:
+            if file.copy_of is not None:
+                continue
             twin, rows_in = seen.get(file.checksum, (None, 0))
             if twin and twin != file.rel:
                 file.outcome = FileOutcome(
@@ -203,17 +247,21 @@ class BatchLoader:
     def _read_file(self, file: LandingFile, pending: list[pd.DataFrame]) -> list[pd.DataFrame]:
         """Stage the file's rows; on a whole-file fault, take back what was staged of it."""
         try:
+            check_file_name(file.path)
             date = file_date(file.path)
             shape, chunks = read_chunks(file.source, file.path, self.chunk_rows)
             for chunk in chunks:
                 file.rows_in += len(chunk.rows) + len(chunk.malformed)
                 self._stage_malformed(file, chunk.malformed)
                 pending.append(chunk.rows.assign(_file_date=date, _source_file=file.rel))
-                if sum(len(p) for p in pending) >= self.chunk_rows:
+                self._pending_rows += len(chunk.rows)
+                if self._pending_rows >= self.chunk_rows:
                     self._validate(file.source, pending)
-                    pending = []
+                    pending, self._pending_rows = [], 0
+                crash_point("ingest.after_chunk")
         except FileRejected as rejected:
             pending = [p[p["_source_file"] != file.rel] for p in pending]
+            self._pending_rows = sum(len(p) for p in pending)
             for table in ("_incoming", "_rejects"):
                 self.con.execute(f"DELETE FROM {table} WHERE _source_file = ?", [file.rel])
             file.outcome = self._rejection(file, str(rejected))
@@ -342,13 +390,18 @@ class BatchLoader:
             rel: (staged, fresh, conflicting, rejected)
             for rel, staged, fresh, conflicting, rejected in self.con.execute(
                 """
-            WITH files AS (SELECT unnest(?::VARCHAR[]) AS f)
-            SELECT f,
-                   (SELECT count(*) FROM _incoming WHERE _source_file = f),
-                   (SELECT count(*) FROM _fresh WHERE _source_file = f),
-                   (SELECT coalesce(sum(versions), 0) FROM _conflicts WHERE _source_file = f),
-                   (SELECT count(*) FROM _rejects WHERE _source_file = f)
-            FROM files""",
+            WITH files AS (SELECT unnest(?::VARCHAR[]) AS f),
+                 staged AS (SELECT _source_file, count(*) AS n FROM _incoming GROUP BY ALL),
+                 fresh AS (SELECT _source_file, count(*) AS n FROM _fresh GROUP BY ALL),
+                 conflicting AS (SELECT _source_file, sum(versions) AS n FROM _conflicts GROUP BY ALL),
+                 rejected AS (SELECT _source_file, count(*) AS n FROM _rejects GROUP BY ALL)
+            SELECT f, coalesce(staged.n, 0), coalesce(fresh.n, 0), coalesce(conflicting.n, 0),
+                   coalesce(rejected.n, 0)
+            FROM files
+            LEFT JOIN staged ON staged._source_file = f
+            LEFT JOIN fresh ON fresh._source_file = f
+            LEFT JOIN conflicting ON conflicting._source_file = f
+            LEFT JOIN rejected ON rejected._source_file = f""",
                 [[f.rel for f in files]],
             ).fetchall()
         }
@@ -363,7 +416,7 @@ class BatchLoader:
                 fresh - int(conflicting),
                 rejected,
                 staged - fresh,
-                f"extra column(s) ignored: {', '.join(extra)}" if extra else None,
+                f"extra column(s) ignored: {describe_names(extra)}" if extra else None,
                 extra,
             )
             o = file.outcome
@@ -372,15 +425,15 @@ class BatchLoader:
             self._record(file)
 
     def _record(self, file: LandingFile) -> None:
+        """Queue the file's manifest row; the batch writes them together, before it commits."""
         outcome = file.outcome
         assert outcome is not None
         try:
             date = file_date(file.path).date()
         except FileRejected:
             date = None
-        self.con.execute(
-            "INSERT INTO raw.ingest_manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+        self._manifest.append(
+            (
                 outcome.file_path,
                 outcome.source,
                 date,
@@ -394,8 +447,32 @@ class BatchLoader:
                 outcome.reason,
                 ", ".join(outcome.extra_columns) or None,
                 self.ingested_at,
-            ],
+            )
         )
+
+    def _write_manifest(self) -> None:
+        rows, self._manifest = self._manifest, []
+        if not rows:
+            return
+        frame = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).astype(object)
+        typed = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in MANIFEST_COLUMNS.items())
+        self.con.register("_manifest_rows", frame)
+        try:
+            self.con.execute(f"INSERT INTO raw.ingest_manifest SELECT {typed} FROM _manifest_rows")
+        finally:
+            self.con.unregister("_manifest_rows")
+
+
+def _copy_outcome(file: LandingFile, original: LandingFile) -> FileOutcome:
+    """What loading a byte-identical copy after its original gives: a re-delivery (skipped, every row
+    a duplicate) when the original had rows; else the original's outcome (empty or rejected)."""
+    outcome = original.outcome
+    assert outcome is not None
+    if outcome.status == "skipped" or (outcome.status == "loaded" and outcome.rows_in > 0):
+        reason = outcome.reason if outcome.status == "skipped" else f"same content as {original.rel}"
+        rows = outcome.rows_in
+        return FileOutcome(file.rel, file.source.name, "skipped", rows, 0, 0, rows, reason)
+    return replace(outcome, file_path=file.rel)
 
 
 def _count_data_lines(path: Path) -> int:

@@ -1,9 +1,10 @@
 """Text rows -> typed rows, checked against the source's contract.
 
 Parsing is strict: a number is ASCII digits in plain or scientific notation and finite; a date is
-YYYY-MM-DD and exists in the calendar; a timestamp is ISO 8601. A cell that is not empty but does
-not parse is a rejection with its own reason, never a silent null. Rows that parse are then
-validated by the pandera contract; every failed check becomes part of the row's reason.
+YYYY-MM-DD and exists in the calendar; a timestamp is ISO 8601; text holds no NUL character. A cell
+that is not empty but does not parse is a rejection with its own reason, never a silent null. Rows
+that parse are then validated by the pandera contract; every failed check becomes part of the
+row's reason.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def _parse_column(column: Column, text: pd.Series) -> tuple[pd.Series, pd.Series
     present = text.notna()
     as_str = text.astype("string")
     if column.kind == "str":
-        return as_str, pd.Series(False, index=text.index)
+        # Any text is accepted except NUL, which C-string tools, exports and other engines cut at.
+        has_nul = as_str.str.contains("\x00", regex=False).fillna(False).astype(bool)
+        return as_str, has_nul
     if column.kind == "int":
         ok = as_str.str.fullmatch(INTEGER).fillna(False).astype(bool)
         values = pd.to_numeric(text.where(ok), errors="coerce")
@@ -62,12 +65,13 @@ def _parse_column(column: Column, text: pd.Series) -> tuple[pd.Series, pd.Series
     return values, present & values.isna()
 
 
-KIND_WORDS = {
-    "int": "an integer",
-    "float": "a finite number",
-    "bool": "true or false",
-    "date": "a valid date (YYYY-MM-DD)",
-    "datetime": "a valid timestamp (ISO 8601)",
+PARSE_FAILURES = {
+    "str": "contains a NUL (0x00) character",
+    "int": "is not an integer",
+    "float": "is not a finite number",
+    "bool": "is not true or false",
+    "date": "is not a valid date (YYYY-MM-DD)",
+    "datetime": "is not a valid timestamp (ISO 8601)",
 }
 
 
@@ -107,7 +111,7 @@ class ContractValidator:
             values, failed = _parse_column(column, rows[column.name])
             typed[column.name] = values
             for index, raw in rows.loc[failed, column.name].items():
-                reasons.setdefault(index, []).append(f"{column.name}: {_show(raw)} is not {KIND_WORDS[column.kind]}")
+                reasons.setdefault(index, []).append(f"{column.name}: {_show(raw)} {PARSE_FAILURES[column.kind]}")
         parsed = typed.drop(index=list(reasons))
         if len(parsed):
             self._contract_failures(parsed, reasons)
@@ -126,7 +130,7 @@ class ContractValidator:
                 self.schema.validate(typed, lazy=True)
         except pa.errors.SchemaErrors as exc:
             cases = exc.failure_cases
-            seen: set[tuple[object, str]] = set()
+            found: dict[int, set[str]] = {}
             for column, check, failure, index in cases[["column", "check", "failure_case", "index"]].itertuples(
                 index=False
             ):
@@ -134,6 +138,7 @@ class ContractValidator:
                     raise RuntimeError(f"contract check {check!r} on {column!r} could not run: {failure}") from exc
                 check = str(check)
                 message = check if check in self.row_checks else _describe_check(column, check, failure)
-                if (index, message) not in seen:
-                    seen.add((index, message))
-                    reasons.setdefault(int(index), []).append(message)
+                found.setdefault(int(index), set()).add(message)
+            # pandera's order of failures depends on how rows were chunked; a row's reason must not.
+            for index, messages in found.items():
+                reasons.setdefault(index, []).extend(sorted(messages))
