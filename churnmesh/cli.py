@@ -8,12 +8,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
+from churnmesh import locking, parameters, query
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
 from churnmesh.ingestion import IngestReport, ingest
 from churnmesh.ingestion.tables import external_models_yaml
+from churnmesh.privacy import cli as export_cli
 from churnmesh.scoring import clv_cli, model_cli
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import DataPaths, data_paths
@@ -25,44 +26,36 @@ DEMO = GeneratorConfig(customers=5_000, start=DEFAULT_START, end=DEFAULT_END, se
 GENERATOR_PARAMS_FILE = "_truth/generator.json"
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 0.5:
-        raise argparse.ArgumentTypeError("must be between 0 and 0.5")
-    return value
-
-
-def _positive(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return int(text)
+# Every option's value is checked here, before anything runs (see churnmesh/parameters.py).
+_date = parameters.argument_type(parameters.iso_date, "date")
+_rate = parameters.argument_type(parameters.rate)
+_customers = parameters.argument_type(parameters.customers)
+_seed = parameters.argument_type(parameters.seed)
+_folder = parameters.argument_type(parameters.landing_folder)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="churnmesh", description=__doc__)
+    parser = parameters.ArgumentParser(prog="churnmesh", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic daily export files with a known ground truth")
-    gen.add_argument("--customers", type=_positive, required=True)
+    gen.add_argument("--customers", type=_customers, required=True)
     gen.add_argument("--start", type=_date, default=DEFAULT_START)
     gen.add_argument("--end", type=_date, default=DEFAULT_END)
-    gen.add_argument("--out", type=Path, help="landing folder (default: $CHURNMESH_DATA_DIR/landing)")
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--out", type=_folder, help="landing folder (default: $CHURNMESH_DATA_DIR/landing)")
+    gen.add_argument("--seed", type=_seed, default=42)
     gen.add_argument("--dirty-rate", type=_rate, default=0.0, help="share of rows (and half that of files) with faults")
-    gen.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    formats = ("csv", "parquet")
+    gen.add_argument(
+        "--format", choices=formats, type=parameters.argument_type(parameters.one_of(formats)), default="csv"
+    )
 
     ing = sub.add_parser("ingest", help="load new landing files into the warehouse's raw tables")
-    ing.add_argument("--landing", type=Path, help="landing folder (default: $CHURNMESH_DATA_DIR/landing)")
+    ing.add_argument(
+        "--landing",
+        type=parameters.argument_type(_existing_folder),
+        help="landing folder (default: $CHURNMESH_DATA_DIR/landing)",
+    )
     ing.add_argument(
         "--replace",
         action="store_true",
@@ -75,16 +68,39 @@ def build_parser() -> argparse.ArgumentParser:
     fill = sub.add_parser("backfill", help="fill missing intervals, or restate models over dates, through SQLMesh")
     fill.add_argument("--start", type=_date, required=True)
     fill.add_argument("--end", type=_date, required=True)
-    fill.add_argument("--model", action="append", dest="models", help="a model to fill or restate (repeatable)")
+    fill.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        type=parameters.argument_type(parameters.model_name),
+        help="a model to fill or restate (repeatable)",
+    )
     fill.add_argument("--restate", action="store_true", help="recompute the models and everything downstream")
     serve = sub.add_parser("serve", help="a Prefect server on 127.0.0.1 and the deployments (Ctrl-C stops both)")
-    serve.add_argument("--port", type=_positive, default=4200)
+    serve.add_argument("--port", type=parameters.argument_type(parameters.port), default=4200)
     review = sub.add_parser("review", help="plan the project into an environment and diff its changed marts")
-    review.add_argument("--env", default="dev", help="environment to plan into (default: dev)")
+    review.add_argument(
+        "--env",
+        default="dev",
+        type=parameters.argument_type(_review_env),
+        help="environment to plan into (default: dev)",
+    )
     sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
     clv_cli.add_parser(sub)
     model_cli.add_parsers(sub, _date)
+    query.add_parser(sub)
+    export_cli.add_parser(sub)
+    for writer in ("ingest", "demo", "pipeline", "backfill", "review"):
+        locking.add_wait_option(sub.choices[writer])
     return parser
+
+
+def _existing_folder(value: str) -> Path:
+    return parameters.folder(value, must_exist=True)
+
+
+def _review_env(value: str) -> str:
+    return parameters.environment(value, allow_prod=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("churnmesh").setLevel(logging.INFO)
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with locking.command_lock(args):
+            return COMMANDS[args.command](args)
+    except locking.WarehouseBusy as exc:
+        print(f"churnmesh {args.command}: error: {exc}", file=sys.stderr)
+        return locking.BUSY_EXIT
     except (ValueError, FileNotFoundError) as exc:
         print(f"churnmesh {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -172,7 +192,7 @@ def _use_prefect_home(paths: DataPaths) -> None:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    paths = data_paths()
+    paths = parameters.data_dir(str(data_paths().root), "CHURNMESH_DATA_DIR")  # refused before Prefect starts
     _use_prefect_home(paths)
     from churnmesh.orchestration.flows import daily_refresh
 
@@ -182,10 +202,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    paths = data_paths()
+    paths = parameters.data_dir(str(data_paths().root), "CHURNMESH_DATA_DIR")  # refused before Prefect starts
     _use_prefect_home(paths)
     from churnmesh.orchestration.flows import backfill_flow
+    from churnmesh.orchestration.operations import check_models
 
+    if args.end < args.start:
+        raise ValueError(f"--end {args.end} is before --start {args.start}")
+    check_models(paths, args.models)  # unknown names are refused here, before Prefect starts
     result = backfill_flow(args.start, args.end, args.models, args.restate, str(paths.root))
     action = "restated" if args.restate else "filled"
     print(f"{action} {args.start} to {args.end}: {len(result['evaluations'])} model batches evaluated")
@@ -193,7 +217,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    paths = data_paths()
+    paths = parameters.data_dir(str(data_paths().root), "CHURNMESH_DATA_DIR")  # refused before Prefect starts
     _use_prefect_home(paths)
     from churnmesh.orchestration.flows import review_change_flow
 
@@ -269,6 +293,8 @@ COMMANDS = {
     "clv": clv_cli.cmd_fit,
     "train": model_cli.cmd_train,
     "model": model_cli.cmd_model,
+    "query": query.cmd_query,
+    "export": export_cli.cmd_export,
 }
 
 if __name__ == "__main__":

@@ -8,11 +8,19 @@ generator writes.
 
 The generator, the ingestion and the warehouse's raw tables all read these classes; nothing else
 lists the columns of a source.
+
+Personal data is classified here too, once, in each field's metadata (`pii`, a `Pii` class); the
+class decides where a column may go. Everything else reads the classification from here: the
+warehouse audit that keeps personal data out of the marts (macros/privacy.py,
+audits/no_pii_columns.sql), the tests, and the campaign export, the one path that joins contact
+details back to customers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
 
 import pandas as pd
 import pandera.pandas as pa
@@ -47,13 +55,44 @@ SUBSCRIPTION_STATUSES = ("active", "cancelled", "paused")
 TICKET_STATUSES = ("open", "pending", "closed")
 TICKET_CHANNELS = ("email", "chat", "phone", "in_app")
 
+
+class Pii(StrEnum):
+    """How a column can identify a person, and so where it may go."""
+
+    # Names: single out a person on their own.
+    DIRECT_IDENTIFIER = "direct_identifier"
+    # Email (and phone or postal address, should a source add them): single out and reach a person.
+    CONTACT = "contact"
+    # Date of birth: with a town and a gender it singles out most people. Marts get an age band.
+    QUASI_IDENTIFIER = "quasi_identifier"
+    # Income, credit score: a person's financial standing.
+    FINANCIAL = "financial"
+    # Notes, ticket bodies, comments: can carry anything a person wrote. No source has one yet.
+    FREE_TEXT = "free_text"
+    # Gender, city, country: coarse quasi-identifiers, kept for segments and regional figures.
+    DEMOGRAPHIC = "demographic"
+    # customer_id: the business's opaque surrogate key. It carries nothing personal and leads back
+    # to a person only through the contact data, which the marts do not carry.
+    PSEUDONYM = "pseudonym"
+
+    @property
+    def allowed_in_marts(self) -> bool:
+        """The marts (what BI tools read) carry pseudonymous, coarse data only."""
+        return self in (Pii.DEMOGRAPHIC, Pii.PSEUDONYM)
+
+
+def _pii(kind: Pii) -> dict[str, object]:
+    return {"pii": kind}
+
+
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
 LATEST_DATE = pd.Timestamp("2200-01-01")
 
 
-def _date(**kwargs: object) -> object:
+def _date(pii: Pii | None = None, **kwargs: object) -> object:
     """A calendar date column, written as YYYY-MM-DD."""
-    return pa.Field(metadata={"kind": "date"}, ge=EARLIEST_DATE, le=LATEST_DATE, **kwargs)
+    metadata = {"kind": "date", **(_pii(pii) if pii else {})}
+    return pa.Field(metadata=metadata, ge=EARLIEST_DATE, le=LATEST_DATE, **kwargs)
 
 
 def _timestamp(**kwargs: object) -> object:
@@ -71,21 +110,33 @@ class SourceContract(pa.DataFrameModel):
         coerce = False
 
 
+def _customer_id() -> object:
+    return pa.Field(str_matches=CUSTOMER_ID, metadata=_pii(Pii.PSEUDONYM))
+
+
 def _not_after_file_date(df: pd.DataFrame, column: str) -> Series[bool]:
     """A row may not describe an event after the end of its file's business day."""
     return df[column].isna() | (df[column] < df["_file_date"] + pd.Timedelta(days=1))
 
 
 class Customers(SourceContract):
-    customer_id: Series[pd.StringDtype] = pa.Field(str_matches=CUSTOMER_ID)
-    first_name: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1, "max_value": 100})
-    last_name: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1, "max_value": 100})
-    email: Series[pd.StringDtype] = pa.Field(str_matches=EMAIL, str_length={"max_value": 254})
-    gender: Series[pd.StringDtype] = pa.Field(isin=GENDERS, nullable=True)
-    date_of_birth: Series[pd.Timestamp] = _date(nullable=True)
+    customer_id: Series[pd.StringDtype] = _customer_id()
+    first_name: Series[pd.StringDtype] = pa.Field(
+        str_length={"min_value": 1, "max_value": 100}, metadata=_pii(Pii.DIRECT_IDENTIFIER)
+    )
+    last_name: Series[pd.StringDtype] = pa.Field(
+        str_length={"min_value": 1, "max_value": 100}, metadata=_pii(Pii.DIRECT_IDENTIFIER)
+    )
+    email: Series[pd.StringDtype] = pa.Field(
+        str_matches=EMAIL, str_length={"max_value": 254}, metadata=_pii(Pii.CONTACT)
+    )
+    gender: Series[pd.StringDtype] = pa.Field(isin=GENDERS, nullable=True, metadata=_pii(Pii.DEMOGRAPHIC))
+    date_of_birth: Series[pd.Timestamp] = _date(nullable=True, pii=Pii.QUASI_IDENTIFIER)
     signup_datetime: Series[pd.Timestamp] = _timestamp()
-    city: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1, "max_value": 100})
-    country: Series[pd.StringDtype] = pa.Field(isin=ISO_COUNTRIES)
+    city: Series[pd.StringDtype] = pa.Field(
+        str_length={"min_value": 1, "max_value": 100}, metadata=_pii(Pii.DEMOGRAPHIC)
+    )
+    country: Series[pd.StringDtype] = pa.Field(isin=ISO_COUNTRIES, metadata=_pii(Pii.DEMOGRAPHIC))
     marketing_opt_in: Series[pd.BooleanDtype] = pa.Field()
     # When the profile last changed: tells a genuine change back to an earlier state (a new
     # version) from a replay of an old row (a duplicate).
@@ -112,10 +163,10 @@ class Customers(SourceContract):
 
 
 class FinancialProfiles(SourceContract):
-    customer_id: Series[pd.StringDtype] = pa.Field(str_matches=CUSTOMER_ID)
+    customer_id: Series[pd.StringDtype] = _customer_id()
     profile_effective_date: Series[pd.Timestamp] = _date()
-    income_usd: Series[float] = pa.Field(ge=0, le=100_000_000, nullable=True)
-    credit_score: Series[pd.Int64Dtype] = pa.Field(ge=300, le=850, nullable=True)
+    income_usd: Series[float] = pa.Field(ge=0, le=100_000_000, nullable=True, metadata=_pii(Pii.FINANCIAL))
+    credit_score: Series[pd.Int64Dtype] = pa.Field(ge=300, le=850, nullable=True, metadata=_pii(Pii.FINANCIAL))
 
     class Config:
         unique = ["customer_id", "profile_effective_date"]
@@ -127,7 +178,7 @@ class FinancialProfiles(SourceContract):
 
 class Orders(SourceContract):
     order_id: Series[pd.StringDtype] = pa.Field(str_matches=r"O[0-9]{9}\Z")
-    customer_id: Series[pd.StringDtype] = pa.Field(str_matches=CUSTOMER_ID)
+    customer_id: Series[pd.StringDtype] = _customer_id()
     order_datetime: Series[pd.Timestamp] = _timestamp()
     order_type: Series[pd.StringDtype] = pa.Field(isin=ORDER_TYPES)
     original_order_id: Series[pd.StringDtype] = pa.Field(str_matches=r"O[0-9]{9}\Z", nullable=True)
@@ -137,8 +188,10 @@ class Orders(SourceContract):
     unit_price_usd: Series[float] = pa.Field(ge=0, le=100_000)
     device_type: Series[pd.StringDtype] = pa.Field(isin=DEVICE_TYPES)
     order_channel: Series[pd.StringDtype] = pa.Field(isin=ORDER_CHANNELS)
-    city: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1, "max_value": 100})
-    country: Series[pd.StringDtype] = pa.Field(isin=ISO_COUNTRIES)
+    city: Series[pd.StringDtype] = pa.Field(
+        str_length={"min_value": 1, "max_value": 100}, metadata=_pii(Pii.DEMOGRAPHIC)
+    )
+    country: Series[pd.StringDtype] = pa.Field(isin=ISO_COUNTRIES, metadata=_pii(Pii.DEMOGRAPHIC))
     loyalty_points_earned: Series[pd.Int64Dtype] = pa.Field(ge=0, le=1_000_000)
 
     class Config:
@@ -159,7 +212,7 @@ class Orders(SourceContract):
 
 
 class LoyaltyBalances(SourceContract):
-    customer_id: Series[pd.StringDtype] = pa.Field(str_matches=CUSTOMER_ID)
+    customer_id: Series[pd.StringDtype] = _customer_id()
     snapshot_date: Series[pd.Timestamp] = _date()
     points_balance: Series[pd.Int64Dtype] = pa.Field(ge=0, le=100_000_000)
     loyalty_tier: Series[pd.StringDtype] = pa.Field(isin=LOYALTY_TIERS)
@@ -174,7 +227,7 @@ class LoyaltyBalances(SourceContract):
 
 class Subscriptions(SourceContract):
     subscription_id: Series[pd.StringDtype] = pa.Field(str_matches=r"S[0-9]{8}\Z")
-    customer_id: Series[pd.StringDtype] = pa.Field(str_matches=CUSTOMER_ID)
+    customer_id: Series[pd.StringDtype] = _customer_id()
     plan_id: Series[pd.StringDtype] = pa.Field(str_matches=r"PL[0-9]{2}\Z")
     plan_name: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1, "max_value": 100})
     status: Series[pd.StringDtype] = pa.Field(isin=SUBSCRIPTION_STATUSES)
@@ -201,7 +254,7 @@ class Subscriptions(SourceContract):
 
 class SupportTickets(SourceContract):
     ticket_id: Series[pd.StringDtype] = pa.Field(str_matches=r"T[0-9]{8}\Z")
-    customer_id: Series[pd.StringDtype] = pa.Field(str_matches=CUSTOMER_ID)
+    customer_id: Series[pd.StringDtype] = _customer_id()
     opened_datetime: Series[pd.Timestamp] = _timestamp()
     closed_datetime: Series[pd.Timestamp] = _timestamp(nullable=True)
     status: Series[pd.StringDtype] = pa.Field(isin=TICKET_STATUSES)
@@ -235,7 +288,7 @@ class SupportTickets(SourceContract):
 
 class DeviceSessions(SourceContract):
     session_id: Series[pd.StringDtype] = pa.Field(str_matches=r"E[0-9]{10}\Z")
-    customer_id: Series[pd.StringDtype] = pa.Field(str_matches=CUSTOMER_ID)
+    customer_id: Series[pd.StringDtype] = _customer_id()
     session_start_ts: Series[pd.Timestamp] = _timestamp()
     session_end_ts: Series[pd.Timestamp] = _timestamp()
     device_type: Series[pd.StringDtype] = pa.Field(isin=DEVICE_TYPES)
@@ -261,6 +314,7 @@ class Column:
     name: str
     kind: str  # str | int | float | bool | date | datetime
     nullable: bool
+    pii: Pii | None = None  # None: nothing personal
 
 
 @dataclass(frozen=True)
@@ -274,16 +328,16 @@ class Source:
     contract: type[SourceContract]
     event_column: str | None = None
 
-    @property
+    @cached_property  # building the pandera schema is slow, and ingestion asks per file
     def columns(self) -> tuple[Column, ...]:
         schema = self.contract.to_schema()
         return tuple(
-            Column(name, _kind(col), bool(col.nullable))
+            Column(name, _kind(col), bool(col.nullable), (col.metadata or {}).get("pii"))
             for name, col in schema.columns.items()
             if not name.startswith("_")
         )
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
@@ -318,3 +372,21 @@ SOURCES: tuple[Source, ...] = (
     Source("device_sessions", DeviceSessions, event_column="session_start_ts"),
 )
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}
+
+
+def pii_columns() -> dict[str, Pii]:
+    """Every classified column name across the sources and its class. A name means one thing
+    everywhere (city is a city in profiles and in orders), so one name has one class."""
+    result: dict[str, Pii] = {}
+    for source in SOURCES:
+        for column in source.columns:
+            if column.pii is None:
+                continue
+            if result.setdefault(column.name, column.pii) is not column.pii:
+                raise ValueError(f"{column.name} is classified both {result[column.name]} and {column.pii}")
+    return result
+
+
+def pii_kept_out_of_marts() -> tuple[str, ...]:
+    """The column names no mart may carry, sorted."""
+    return tuple(sorted(name for name, kind in pii_columns().items() if not kind.allowed_in_marts))

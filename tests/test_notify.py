@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from churnmesh.orchestration.notify import (
+    IDEMPOTENCY_HEADER,
     WEBHOOK_ENV,
     Alert,
     Ledger,
@@ -78,3 +79,32 @@ def test_without_a_webhook_alerts_go_to_the_outbox(tmp_path: Path, monkeypatch: 
     assert json.loads(line)["churnmesh"]["key"] == "orders"
     monkeypatch.setenv(WEBHOOK_ENV, "http://127.0.0.1:9/hook")
     assert isinstance(configured_channel(paths), WebhookChannel)
+
+
+def test_an_alert_cut_off_before_its_ledger_record_is_resent_under_the_same_key(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    with webhook_receiver(200) as receiver:
+        deliver([ALERT], WebhookChannel(receiver.url), ledger)
+        # A run killed after the send and before "delivered": the ledger's last word is "sending".
+        ledger.record(ALERT, "webhook", "sending", 0, None)
+        again = deliver([ALERT], WebhookChannel(receiver.url), ledger)
+    assert again.delivered == [ALERT.ledger_key]  # at least once: it cannot know the first arrived
+    keys = [headers[IDEMPOTENCY_HEADER] for headers in receiver.headers]
+    assert keys == [ALERT.idempotency_key] * 2  # so the receiver can drop the second copy
+    assert [p["churnmesh"]["idempotency_key"] for p in receiver.received] == keys
+    assert Alert(DAY, "volume", "orders", "other title").idempotency_key == ALERT.idempotency_key
+    assert Alert(DAY, "volume", "customers", "t").idempotency_key != ALERT.idempotency_key
+
+
+def test_a_ledger_record_cut_short_by_a_crash_does_not_block_delivery(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    outbox = OutboxChannel(tmp_path / "outbox.jsonl")
+    other = Alert(DAY, "freshness", "orders", "orders: no new file")
+    deliver([other], outbox, ledger)
+    with ledger.path.open("a") as handle:
+        handle.write('{"key": "2025-08-01|volume|orders", "sta')  # the rest never written
+    assert ledger.statuses() == {other.ledger_key: "delivered"}
+    assert deliver([ALERT, other], outbox, ledger).delivered == [ALERT.ledger_key]
+    lines = ledger.path.read_text().splitlines()
+    assert json.loads(lines[-1])["status"] == "delivered"  # on a line of its own after the torn one
+    assert ledger.statuses() == {other.ledger_key: "delivered", ALERT.ledger_key: "delivered"}

@@ -15,16 +15,20 @@ class Receiver:
     url: str
     status: int
     received: list[dict] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, in order
 
 
 @contextmanager
 def webhook_receiver(status: int = 200) -> Iterator[Receiver]:
     receiver = Receiver("", status)
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            receiver.received.append(json.loads(body))
+            with lock:  # keep each request's body and headers at the same index
+                receiver.received.append(json.loads(body))
+                receiver.headers.append(dict(self.headers))
             self.send_response(receiver.status)
             self.end_headers()
             self.wfile.write(b"ok")

@@ -134,7 +134,8 @@ def late_rows(con: duckdb.DuckDBPyConnection, as_of: date, lookback_days: int) -
                     f"later than the {lookback_days}-day lookback",
                     (
                         "They are loaded but reach the daily tables only after a restatement: "
-                        f"sqlmesh plan --restate-model {RESTATE_MODEL[source.name]} --start {first} --end {last}",
+                        f"churnmesh backfill --restate --model {RESTATE_MODEL[source.name]} "
+                        f"--start {first} --end {last}",
                     ),
                     {"source": source.name, "rows": count, "first_date": str(first), "last_date": str(last)},
                 )

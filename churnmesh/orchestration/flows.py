@@ -6,6 +6,7 @@ Tasks are thin: the work is done by churnmesh functions that the tests also call
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,6 +17,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 from prefect.tasks import exponential_backoff
 
+from churnmesh import locking, parameters
+from churnmesh.faults import crash_point
 from churnmesh.ingestion import ingest
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
 from churnmesh.orchestration.notify import Alert, Ledger, configured_channel, deliver, notifications_dir
@@ -23,7 +26,7 @@ from churnmesh.orchestration.operations import backfill, review_change, run_audi
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
 from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
 from churnmesh.scoring.train_warehouse import train_from_warehouse
-from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
+from churnmesh.settings import DataPaths
 
 # The global concurrency limit (one slot) every warehouse-writing flow holds; see deployments.py.
 WAREHOUSE_LIMIT = "churnmesh-warehouse"
@@ -142,11 +145,15 @@ def _audit_alerts(as_of: date, failure: WarehouseRefreshFailed) -> list[Alert]:
 
 def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
     """Flow hook for a failed or crashed run: one alert per flow and as-of date."""
-    parameters = getattr(flow_run, "parameters", {}) or {}
-    as_of = parameters.get("as_of") or yesterday()
-    as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
-    paths = data_paths(parameters.get("data_dir"))
+    given = getattr(flow_run, "parameters", {}) or {}
     name = getattr(flow, "name", "flow")
+    try:
+        as_of = parameters.optional_date(given.get("as_of"), "as_of") or yesterday()
+        paths = parameters.data_dir(given.get("data_dir"))
+    except parameters.InvalidParameter as exc:
+        # Refused parameters: nothing ran, and there is no trusted folder to write an alert to.
+        logging.getLogger("churnmesh.flows").warning("%s refused its parameters: %s", name, exc)
+        return
     outcome = getattr(getattr(state, "type", None), "value", "FAILED").lower()
     alert = Alert(as_of, "run_failed", name, f"{name} for {as_of} {outcome}: {getattr(state, 'message', '')}")
     deliver([alert], configured_channel(paths), Ledger(notifications_dir(paths) / "ledger.jsonl"))
@@ -156,19 +163,23 @@ def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
 def daily_refresh(as_of: date | None = None, data_dir: str | None = None, project: str | None = None) -> dict:
     """Ingest new landing files, run SQLMesh up to `as_of` (prod plan first on an empty warehouse),
     stop on a blocking audit failure, send the day's alerts once, and publish the run summary."""
-    as_of = as_of or yesterday()
-    paths = data_paths(data_dir)
-    with concurrency(WAREHOUSE_LIMIT, occupy=1):
-        ingestion = ingest_new_files(paths)
-        try:
-            refresh = run_warehouse(paths, as_of, Path(project) if project else PROJECT_ROOT)
-        except WarehouseRefreshFailed as failure:
-            send_notifications(paths, _audit_alerts(as_of, failure))
-            raise
-        alerts = collect_alerts(paths, as_of)
-    delivery = send_notifications(paths, alerts)
-    run = {"ingestion": ingestion, "refresh": refresh, "alerts": [a.title for a in alerts], "delivery": delivery}
-    run["report"] = publish_summary(paths, as_of, run)
+    as_of = parameters.optional_date(as_of, "as_of") or yesterday()
+    paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
+    # The file lock spans the whole run: the alert ledger and the summary are shared state too.
+    with locking.writer_lock(paths, "daily-refresh flow"):
+        with concurrency(WAREHOUSE_LIMIT, occupy=1):
+            ingestion = ingest_new_files(paths)
+            crash_point("flow.after_ingest")
+            try:
+                refresh = run_warehouse(paths, as_of, project_root)
+            except WarehouseRefreshFailed as failure:
+                send_notifications(paths, _audit_alerts(as_of, failure))
+                raise
+            crash_point("flow.after_warehouse")
+            alerts = collect_alerts(paths, as_of)
+        delivery = send_notifications(paths, alerts)
+        run = {"ingestion": ingestion, "refresh": refresh, "alerts": [a.title for a in alerts], "delivery": delivery}
+        run["report"] = publish_summary(paths, as_of, run)
     return run
 
 
@@ -183,9 +194,11 @@ def backfill_flow(
 ) -> dict:
     """Missing intervals from start to end through SQLMesh, or (restate) a recomputation of the
     given models and everything downstream over those dates."""
-    paths = data_paths(data_dir)
-    with concurrency(WAREHOUSE_LIMIT, occupy=1):
-        result = backfill(paths, start, end, models, restate, Path(project) if project else PROJECT_ROOT)
+    start, end = parameters.iso_date(start, "start"), parameters.iso_date(end, "end")
+    models, restate = parameters.model_names(models, "models"), parameters.flag(restate, "restate")
+    paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
+    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "backfill flow"):
+        result = backfill(paths, start, end, models, restate, project_root)
     publish_evaluations(result.evaluations, end)
     get_run_logger().info("backfill %s to %s: %d model batches", start, end, len(result.evaluations))
     return asdict(result)
@@ -195,8 +208,10 @@ def backfill_flow(
 def review_change_flow(environment: str = "dev", data_dir: str | None = None, project: str | None = None) -> str:
     """Plan the project into an environment and compare its changed marts with prod (Markdown
     artifact). Promotion to prod is a separate, explicit plan."""
-    with concurrency(WAREHOUSE_LIMIT, occupy=1):
-        markdown = review_change(data_paths(data_dir), environment, Path(project) if project else PROJECT_ROOT)
+    environment = parameters.environment(environment, allow_prod=False, what="environment")
+    paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
+    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "review-change flow"):
+        markdown = review_change(paths, environment, project_root)
     create_markdown_artifact(key="change-review", markdown=markdown, description=f"{environment} against prod")
     return markdown
 
@@ -204,9 +219,10 @@ def review_change_flow(environment: str = "dev", data_dir: str | None = None, pr
 @flow(name="train-churn-model", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
 def train_churn_model(as_of: date | None = None, data_dir: str | None = None) -> dict:
     """Train a churn model version on outcomes up to `as_of`; switching prod to it is a reviewed plan."""
-    as_of = as_of or yesterday()
-    with concurrency(WAREHOUSE_LIMIT, occupy=1):
-        trained = train_from_warehouse(data_paths(data_dir), as_of)
+    as_of = parameters.optional_date(as_of, "as_of") or yesterday()
+    paths = parameters.data_dir(data_dir)
+    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "train-churn-model flow"):
+        trained = train_from_warehouse(paths, as_of)
     create_markdown_artifact(
         key="churn-model-card", markdown=(trained.folder / "card.md").read_text(), description=trained.version
     )
@@ -216,9 +232,11 @@ def train_churn_model(as_of: date | None = None, data_dir: str | None = None) ->
 @flow(name="run-audits", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
 def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> bool:
     """Every audit against the prod tables; fails the run (and alerts) when one fails."""
-    as_of = as_of or yesterday()
-    with concurrency(WAREHOUSE_LIMIT, occupy=1):
-        passed = run_audits(data_paths(data_dir), as_of)
+    as_of = parameters.optional_date(as_of, "as_of") or yesterday()
+    paths = parameters.data_dir(data_dir)
+    # Audits only read, but through SQLMesh, which opens the warehouse and its state for writing.
+    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "run-audits flow"):
+        passed = run_audits(paths, as_of)
     if not passed:
         raise RuntimeError(f"audits failed for {as_of}: see the SQLMesh output in the run's logs")
     return True

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlglot import exp
 from sqlmesh import Context
 
+from churnmesh import parameters
 from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import MARTS, execution_time, sqlmesh_context
@@ -20,12 +21,19 @@ FEATURES_TABLE = "intermediate.int_customer_features"
 
 def known_models(context: Context, names: list[str] | None) -> list[str]:
     """User-supplied model names, checked against the project: nothing unknown reaches SQLMesh."""
-    if not names:
-        return []
-    unknown = [name for name in names if context.get_model(name) is None]
+    checked = parameters.model_names(names)  # the pattern first: no odd text reaches SQLMesh's parser
+    unknown = [name for name in checked if context.get_model(name) is None]
     if unknown:
         raise ValueError(f"unknown model(s): {', '.join(repr(n) for n in unknown)}")
-    return list(names)
+    return checked
+
+
+def check_models(paths: DataPaths, names: list[str] | None, project: Path = PROJECT_ROOT) -> list[str]:
+    """known_models, on a context of its own (the CLI checks before it starts a flow)."""
+    if not names:
+        return []
+    with sqlmesh_context(paths, project=project) as context:
+        return known_models(context, names)
 
 
 def built_as_of(context: Context) -> date | None:
@@ -115,8 +123,7 @@ def model_intervals(paths: DataPaths, model: str, project: Path = PROJECT_ROOT) 
 def review_change(paths: DataPaths, environment: str = "dev", project: Path = PROJECT_ROOT) -> str:
     """Plan the project into `environment` (prod untouched) and compare every changed mart with
     prod; returns the review as Markdown. Promotion is a separate plan of prod."""
-    if not environment.replace("_", "").isalnum() or environment.lower() == "prod":
-        raise ValueError(f"not a review environment: {environment!r}")
+    environment = parameters.environment(environment, allow_prod=False)
     with sqlmesh_context(paths, project=project) as context:
         as_of = built_as_of(context)
         if as_of is None:

@@ -17,6 +17,7 @@ from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.notification_target import GenericNotificationTarget, NotificationEvent, NotificationStatus
 from sqlmesh.utils.date import to_ds
 
+from churnmesh.faults import crash_point
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import execution_time, sqlmesh_context
 
@@ -85,6 +86,7 @@ class EvaluationRecorder(NoopConsole):
                 "audits_failed": num_audits_failed,
             }
         )
+        crash_point("sqlmesh.after_batch")
 
 
 class WarehouseRefreshFailed(RuntimeError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pandas as pd
 
+from churnmesh import parameters
 from churnmesh.scoring.clv import TIME_UNIT_DAYS, customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, rfm_summary
 from churnmesh.settings import business_definitions
 
@@ -16,23 +16,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     clv = sub.add_parser("clv", help="customer lifetime value models")
     clv_sub = clv.add_subparsers(dest="clv_command", required=True)
     fit = clv_sub.add_parser("fit", help="fit BG/NBD and Gamma-Gamma to a transaction file; print parameters as JSON")
-    fit.add_argument("file", type=Path, help="CSV with a header (or whitespace separated with --sep whitespace)")
-    fit.add_argument("--customer-col", required=True)
-    fit.add_argument("--date-col", required=True)
-    fit.add_argument("--amount-col", required=True)
-    fit.add_argument("--calibration-end", required=True, help="last day of the calibration period (YYYY-MM-DD)")
-    fit.add_argument("--time-unit", choices=sorted(TIME_UNIT_DAYS), default="weeks")
-    fit.add_argument("--date-format", help="strftime format of the date column, e.g. %%Y%%m%%d (default: ISO 8601)")
-    fit.add_argument("--sep", default=",", help="field separator, or 'whitespace'")
+    fit.add_argument(
+        "file",
+        type=parameters.argument_type(parameters.input_file, "file"),
+        help="CSV with a header (or whitespace separated with --sep whitespace)",
+    )
+    column = parameters.argument_type(parameters.column_name, "column")
+    fit.add_argument("--customer-col", required=True, type=column)
+    fit.add_argument("--date-col", required=True, type=column)
+    fit.add_argument("--amount-col", required=True, type=column)
+    fit.add_argument(
+        "--calibration-end",
+        required=True,
+        type=parameters.argument_type(parameters.iso_date, "date"),
+        help="last day of the calibration period (YYYY-MM-DD)",
+    )
+    units = sorted(TIME_UNIT_DAYS)
+    fit.add_argument(
+        "--time-unit", choices=units, type=parameters.argument_type(parameters.one_of(units)), default="weeks"
+    )
+    fit.add_argument(
+        "--date-format",
+        type=parameters.argument_type(parameters.date_format),
+        help="strftime format of the date column, e.g. %%Y%%m%%d (default: ISO 8601)",
+    )
+    fit.add_argument(
+        "--sep",
+        default=",",
+        type=parameters.argument_type(parameters.separator),
+        help="field separator, or 'whitespace'",
+    )
     fit.add_argument(
         "--no-header", action="store_true", help="the file has no header; name columns by position: 0, 1, 2, ..."
     )
-    fit.add_argument("--out", type=Path, help="write per-customer predictions (P(alive), purchases, spend, CLV) here")
+    fit.add_argument(
+        "--out",
+        type=parameters.argument_type(parameters.output_file, "out"),
+        help="write per-customer predictions (P(alive), purchases, spend, CLV) here",
+    )
 
 
 def read_transactions(args: argparse.Namespace) -> pd.DataFrame:
     sep = r"\s+" if args.sep == "whitespace" else args.sep
-    frame = pd.read_csv(args.file, sep=sep, header=None if args.no_header else "infer", dtype=str)
+    try:
+        frame = pd.read_csv(args.file, sep=sep, header=None if args.no_header else "infer", dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{args.file} is not a transaction file ({first_line})") from None
     frame.columns = [str(c) for c in frame.columns]
     missing = [c for c in (args.customer_col, args.date_col, args.amount_col) if c not in frame.columns]
     if missing:

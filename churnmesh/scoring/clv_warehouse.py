@@ -29,6 +29,8 @@ ORDER BY customer_id, order_date, amount_usd
 
 def purchases_query(orders_table: str, end: date) -> str:
     """Purchases (not refunds) up to `end`; `end` is a date object, never user text."""
+    if type(end) is not date:  # the SQL is formatted: only a date's isoformat() may reach it
+        raise TypeError(f"purchases_query needs a date, not {type(end).__name__}")
     return PURCHASES_SQL.format(orders=orders_table, end=end.isoformat())
 
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 from datetime import date
 
+from churnmesh import locking, parameters
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import DataPaths, data_paths
@@ -17,23 +18,36 @@ CHURN_MARTS = ("marts.mart_churn_risk", "marts.mart_customer_360", "marts.mart_c
 def add_parsers(sub: argparse._SubParsersAction, parse_date: object) -> None:
     train = sub.add_parser("train", help="train a churn model on the warehouse; write its artifact and model card")
     train.add_argument("--as-of", type=parse_date, required=True, help="last day whose outcomes training may see")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--gateway", help="SQLMesh gateway (default: config.yaml's default)")
+    train.add_argument("--seed", type=parameters.argument_type(parameters.seed), default=0)
+    train.add_argument(
+        "--gateway",
+        type=parameters.argument_type(parameters.gateway),
+        help="SQLMesh gateway (default: config.yaml's default)",
+    )
+    locking.add_wait_option(train)
 
     model = sub.add_parser("model", help="trained churn models: list them, show or change the live one")
     model_sub = model.add_subparsers(dest="model_command", required=True)
-    model_sub.add_parser("list", help="trained versions with their test figures")
-    model_sub.add_parser("live", help="print the version live in prod")
+    listing = model_sub.add_parser("list", help="trained versions with their test figures")
+    live = model_sub.add_parser("live", help="print the version live in prod")
     use = model_sub.add_parser("use", help="plan an environment with a model version (dev first, then prod)")
-    use.add_argument("version", type=artifacts.validate_version, help="a trained version, or 'none'")
-    use.add_argument("--env", default="dev", type=_environment, help="SQLMesh environment (default: dev)")
+    use.add_argument("version", type=parameters.argument_type(_version, "version"), help="a trained version, or 'none'")
+    use.add_argument(
+        "--env",
+        default="dev",
+        type=parameters.argument_type(parameters.environment),
+        help="SQLMesh environment (default: dev)",
+    )
     use.add_argument("--as-of", type=parse_date, required=True, help="the as-of date the warehouse is built to")
+    for parser in (listing, live, use):
+        locking.add_wait_option(parser)  # they open the SQLMesh state, which DuckDB lets one process open
 
 
-def _environment(text: str) -> str:
-    if not text.replace("_", "").isalnum() or not text.isascii():
-        raise argparse.ArgumentTypeError(f"not an environment name (letters, digits, _): {text!r}")
-    return text.lower()
+def _version(text: str) -> str:
+    try:
+        return artifacts.validate_version(parameters.text(text, None, 64))
+    except ValueError as exc:
+        raise parameters.InvalidParameter(str(exc)) from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -91,7 +105,11 @@ def _list(paths: DataPaths) -> int:
 
 def _use(paths: DataPaths, version: str, environment: str, as_of: date) -> int:
     if version != artifacts.NO_MODEL:
-        artifacts.load(paths, version)  # fail before planning if the artifact is missing
+        known = artifacts.versions(paths)
+        if version not in known:  # only a version trained into this data folder is planned
+            listed = ", ".join(known) or "none"
+            raise ValueError(f"no trained churn model {version} in {artifacts.models_dir(paths)} (known: {listed})")
+        artifacts.load(paths, version)  # fail before planning if the artifact is unreadable
     with sqlmesh_context(paths, churn_model=version) as context:
         context.plan(environment, execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
         # table_diff logs every statement it runs; the summary below is what a reviewer needs.

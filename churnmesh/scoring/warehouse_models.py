@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from churnmesh.faults import crash_point
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.point_in_time import LIFECYCLE_COLUMNS
 from churnmesh.scoring.scores import SCORE_COLUMNS, Fetch, churn_scores, clv_predictions
@@ -42,6 +43,7 @@ def score_churn(
     if not first_day <= as_of <= last_day:
         return empty
     model = artifacts.load(data_paths(), version)
+    crash_point("scoring.churn")
     return churn_scores(snapshot, model, float(high_threshold), float(medium_threshold))
 
 
@@ -55,4 +57,5 @@ def predict_customer_clv(
 ) -> pd.DataFrame:
     as_of = execution_time.date() - timedelta(days=1)  # the as_of_date() macro's rule
     customers = fetch(f"SELECT customer_id, mrr_usd FROM {features_table} ORDER BY customer_id")
+    crash_point("scoring.clv")
     return clv_predictions(fetch, orders_table, customers, as_of, int(horizon_days), float(discount_rate))

@@ -14,6 +14,7 @@ MODEL (
     churned_user_share = 'Share of the version''s users who are churned'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (app_version)),
     not_null(columns := (app_version, users, tickets)),
     rate_between_0_and_1(column := churned_user_share)

@@ -14,6 +14,7 @@ MODEL (
     avg_order_value_usd = 'Mean purchase amount in USD'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (favourite_category)),
     not_null(columns := (favourite_category, customers, avg_ltv_usd))
   )

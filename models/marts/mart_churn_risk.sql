@@ -24,6 +24,7 @@ MODEL (
     rule_revenue_at_risk_usd = 'annual_value_usd x risk_score / 100: the rule-based proxy for revenue at risk'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, risk_score, risk_level, rule_revenue_at_risk_usd, predicted_clv_usd)),
     value_not_negative(column := rule_revenue_at_risk_usd),

@@ -15,6 +15,7 @@ MODEL (
     model_version = 'Model version on as_of_date'
   ),
   audits (
+    no_pii_columns,
     unique_combination_of_columns(columns := (customer_id, as_of_date)),
     not_null(columns := (customer_id, as_of_date, previous_level, churn_risk_level))
   )

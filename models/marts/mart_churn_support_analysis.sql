@@ -13,6 +13,7 @@ MODEL (
     churned_customers = 'Customers in the churned lifecycle stage'
   ),
   audits (
+    no_pii_columns,
     unique_combination_of_columns(columns := (dimension, bucket)),
     not_null(columns := (dimension, bucket, customers, churn_rate)),
     rate_between_0_and_1(column := churn_rate),

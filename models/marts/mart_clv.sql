@@ -29,6 +29,7 @@ MODEL (
     model_version = 'The churn model version that produced the score'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, historical_clv_usd, tenure_days, predicted_clv_usd)),
     -- A refund whose purchase was rejected at ingestion can make it negative: warn, do not block.

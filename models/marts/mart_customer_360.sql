@@ -2,7 +2,7 @@ MODEL (
   name marts.mart_customer_360,
   kind FULL,
   grain customer_id,
-  description 'One wide row per customer as of the as-of date: profile, RFM segment and value tier, lifetime and recent activity, subscription, loyalty, lifecycle, rule-based risk, the churn model''s probability, level and reasons, predicted CLV, revenue at risk and campaign eligibility. Campaign flags: retention = dormant or high risk and not churned; onboarding = in onboarding with no purchase yet; premium = top loyalty tiers or premium plan, low risk.',
+  description 'One wide row per customer as of the as-of date: profile (no personal data: an age band instead of the date of birth, no names or contact details), RFM segment and value tier, lifetime and recent activity, subscription, loyalty, lifecycle, rule-based risk, the churn model''s probability, level and reasons, predicted CLV, revenue at risk and campaign eligibility. Campaign flags: retention = dormant or high risk and not churned; onboarding = in onboarding with no purchase yet; premium = top loyalty tiers or premium plan, low risk.',
   column_descriptions (
     rfm_segment = 'RFM segment (marts.mart_customer_segments)',
     value_tier = 'high, medium or low lifetime value (marts.mart_customer_segments)',
@@ -10,6 +10,7 @@ MODEL (
     as_of_date = 'The date the row describes (the day before the run''s execution time)',
     signup_date = 'Signup date',
     tenure_days = 'Days from signup to the as-of date',
+    age_band = 'Age in whole years on the as-of date, banded by the age_band macro (macros/privacy.py); unknown without a date of birth',
     city = 'City',
     country_code = 'ISO 3166-1 alpha-2 country',
     region = 'Sales region',
@@ -48,8 +49,9 @@ MODEL (
     eligible_premium_campaign = 'Gold or platinum loyalty tier or premium plan, and low risk'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (customer_id)),
-    not_null(columns := (customer_id, lifecycle_stage, risk_level)),
+    not_null(columns := (customer_id, lifecycle_stage, risk_level, age_band)),
     value_not_negative(column := frequency)
   )
 );
@@ -59,6 +61,7 @@ SELECT
   f.as_of_date,
   f.signup_date,
   f.tenure_days,
+  @age_band(d.date_of_birth, f.as_of_date) AS age_band,
   f.city,
   f.country_code,
   g.region,
@@ -100,6 +103,8 @@ SELECT
 FROM intermediate.int_customer_features AS f
 JOIN intermediate.int_customer_lifecycle AS l
   ON f.customer_id = l.customer_id
+JOIN core.dim_customers AS d
+  ON f.customer_id = d.customer_id AND d.is_current
 LEFT JOIN core.dim_geography AS g
   ON f.city = g.city AND f.country_code = g.country_code
 JOIN marts.mart_customer_segments AS seg

@@ -20,8 +20,10 @@ MODEL (
     favourite_category = 'Category with the highest net spend ever (ties: alphabetical)'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, rfm_segment, value_tier, lifecycle_stage)),
+    accepted_values(column := rfm_segment, is_in := ('champions', 'loyal', 'potential_loyalist', 'new', 'at_risk', 'cant_lose', 'hibernating', 'lost', 'no_purchase_yet')),
     accepted_range(column := r_score, min_v := 0, max_v := 5),
     accepted_range(column := f_score, min_v := 0, max_v := 5),
     accepted_range(column := m_score, min_v := 0, max_v := 5)

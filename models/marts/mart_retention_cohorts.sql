@@ -14,6 +14,7 @@ MODEL (
     activity_month = 'Calendar month of the activity (first day)'
   ),
   audits (
+    no_pii_columns,
     unique_combination_of_columns(columns := (cohort_month, months_since_acquisition)),
     not_null(columns := (cohort_month, months_since_acquisition, cohort_customers, retention_rate)),
     rate_between_0_and_1(column := retention_rate)

@@ -27,6 +27,7 @@ MODEL (
     csat_score = 'Customer satisfaction 1-5 given at closing; null if not answered'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (ticket_id)),
     not_null(columns := (ticket_id, customer_id, opened_date, satisfaction_level, resolution_speed)),
     accepted_values(column := satisfaction_level, is_in := ('satisfied', 'neutral', 'dissatisfied', 'no_answer', 'pending')),

@@ -16,6 +16,7 @@ MODEL (
     median_resolution_hours = 'Median resolution time in hours of the closed tickets'
   ),
   audits (
+    no_pii_columns,
     unique_combination_of_columns(columns := (period_type, period_start, root_cause, product_category)),
     not_null(columns := (period_type, period_start, root_cause, product_category, tickets)),
     rate_between_0_and_1(column := share_of_period),

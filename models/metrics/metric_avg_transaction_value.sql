@@ -16,6 +16,7 @@ MODEL (
     median_usd = 'Median purchase amount'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, purchases, mean_usd, consistency)),
     value_not_negative(column := min_usd)

@@ -14,6 +14,7 @@ MODEL (
     last_purchase_date = 'Day of the last purchase; null if none'
   ),
   audits (
+    no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, ltv_usd)),
     -- A refund whose purchase was rejected at ingestion can make it negative: warn, do not block.

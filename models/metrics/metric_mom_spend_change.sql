@@ -13,6 +13,7 @@ MODEL (
     is_partial_month = 'The month is the as-of month and is not over yet'
   ),
   audits (
+    no_pii_columns,
     unique_combination_of_columns(columns := (customer_id, month_start)),
     not_null(columns := (customer_id, month_start, spend_usd, prior_month_spend_usd, trend)),
     accepted_values(column := trend, is_in := ('new', 'lapsed', 'growing', 'declining', 'stable'))

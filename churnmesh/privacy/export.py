@@ -1,0 +1,180 @@
+"""The campaign export: the one path that joins contact details back to customers.
+
+A campaign is a segment of marts.mart_customer_360: one of its campaign eligibility flags
+(retention, onboarding, premium) or an RFM segment. The export keeps the segment's customers whose
+consent to marketing holds on the export date, that is in the most recent profile version exported
+on or before it, takes their name and email from that same version, and writes a CSV that a
+spreadsheet opens as text: every cell that a spreadsheet would read as a formula gets a leading
+apostrophe (OWASP, CSV injection). The file is written to a temporary file, then renamed, so a
+reader never sees half an export; it is readable by its owner only.
+
+The warehouse is opened read-only; every value from the user reaches SQL as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from churnmesh.parameters import InvalidParameter, shown
+from churnmesh.query import read_only
+from churnmesh.settings import DataPaths
+
+log = logging.getLogger("churnmesh.export")
+
+# Campaign name -> its eligibility flag in marts.mart_customer_360 (defined there).
+CAMPAIGNS = {
+    "retention": "eligible_retention_campaign",
+    "onboarding": "eligible_onboarding_campaign",
+    "premium": "eligible_premium_campaign",
+}
+# The rfm_segment values of marts.mart_customer_segments (its accepted_values audit lists them too).
+RFM_SEGMENTS = (
+    "champions",
+    "loyal",
+    "potential_loyalist",
+    "new",
+    "at_risk",
+    "cant_lose",
+    "hibernating",
+    "lost",
+    "no_purchase_yet",
+)
+SEGMENTS = (*CAMPAIGNS, *RFM_SEGMENTS)
+
+# What a campaign needs and no more: who, how to reach them, their country for the language.
+EXPORT_COLUMNS = ("customer_id", "first_name", "last_name", "email", "country_code", "segment")
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# Built from the constants above only; the segment and dates are bound parameters.
+_IN_SEGMENT = (
+    "CASE $segment "
+    + " ".join(f"WHEN '{name}' THEN m.{flag}" for name, flag in CAMPAIGNS.items())
+    + " ELSE m.rfm_segment = $segment END"
+)
+EXPORT_SQL = f"""
+WITH consent AS (
+  -- the profile version in force on the export date: the last one exported on or before it
+  SELECT customer_id, first_name, last_name, email, country_code, marketing_opt_in
+  FROM staging.stg_customers
+  WHERE exported_on <= $as_of
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY exported_on DESC, updated_at DESC) = 1
+)
+SELECT c.customer_id, c.first_name, c.last_name, c.email, c.country_code, $segment AS segment,
+       c.marketing_opt_in IS TRUE AS opted_in
+FROM marts.mart_customer_360 AS m
+JOIN consent AS c ON m.customer_id = c.customer_id
+WHERE {_IN_SEGMENT}
+ORDER BY c.customer_id
+"""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    segment: str
+    as_of: date
+    marts_as_of: date  # the date the segment membership describes
+    customers: int  # written
+    without_consent: int  # in the segment, left out: no marketing consent on the export date
+
+
+def segment(value: object) -> str:
+    """A known campaign or RFM segment name."""
+    if value not in SEGMENTS:
+        raise InvalidParameter(
+            f"unknown segment {shown(value)}: a campaign ({', '.join(CAMPAIGNS)}) "
+            f"or an RFM segment ({', '.join(RFM_SEGMENTS)})"
+        )
+    return str(value)
+
+
+def spreadsheet_safe(value: object) -> str:
+    """The cell as text a spreadsheet will not evaluate: a leading apostrophe before a formula
+    character makes Excel, LibreOffice and Google Sheets show the text as it is."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def export_campaign(paths: DataPaths, segment_name: str, out: Path, as_of: date | None = None) -> ExportResult:
+    """Write the contact details of `segment_name`'s consenting customers to `out` (CSV).
+
+    `as_of` is the export date whose consent counts (default: the date the marts describe); it
+    may not be before the marts' date, or segment membership would come from after it."""
+    name = segment(segment_name)
+    _refuse_warehouse_files(paths, out)
+    if not paths.warehouse.is_file():
+        raise FileNotFoundError(f"no warehouse at {paths.warehouse}: run `churnmesh pipeline` first")
+    try:
+        with read_only(paths) as con:
+            marts_as_of = _marts_as_of(con)
+            as_of = as_of or marts_as_of
+            if as_of < marts_as_of:
+                raise InvalidParameter(
+                    f"export date {as_of} is before {marts_as_of}, the date the marts describe: "
+                    "segment membership would come from after the export date"
+                )
+            rows = con.execute(EXPORT_SQL, {"segment": name, "as_of": as_of}).fetchall()
+    except duckdb.Error as exc:  # e.g. a damaged file: one line, not a traceback
+        raise ValueError(f"cannot read {paths.warehouse}: {str(exc).splitlines()[0]}") from exc
+    consenting = [row[:-1] for row in rows if row[-1]]
+    write_csv_atomically(out, EXPORT_COLUMNS, consenting)
+    result = ExportResult(out, name, as_of, marts_as_of, len(consenting), len(rows) - len(consenting))
+    log.info(
+        "exported %d customers of segment %s as of %s to %s (%d left out without marketing consent)",
+        result.customers,
+        name,
+        as_of,
+        out,
+        result.without_consent,
+    )
+    return result
+
+
+def _marts_as_of(con: duckdb.DuckDBPyConnection) -> date:
+    (marts_as_of,) = con.execute("SELECT max(as_of_date) FROM marts.mart_customer_360").fetchone()
+    if marts_as_of is None:
+        raise ValueError("marts.mart_customer_360 is empty: run `churnmesh pipeline` first")
+    return marts_as_of
+
+
+def _refuse_warehouse_files(paths: DataPaths, out: Path) -> None:
+    if out.resolve() in (paths.warehouse.resolve(), paths.state.resolve()):
+        raise InvalidParameter(f"will not write an export over the warehouse's own file {shown(str(out))}")
+
+
+def write_csv_atomically(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """The whole file or nothing: written beside `path`, synced, then renamed over it. mkstemp
+    creates the file readable by its owner only, which suits a file of contact details."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([spreadsheet_safe(cell) for cell in header])
+            writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,212 @@
+"""`churnmesh query`: read answers from the marts without disturbing a running refresh.
+
+`query customer C0000042` prints one customer's row of marts.mart_customer_360; `query segment
+--by value_tier` aggregates customers, revenue at risk and mean churn probability per segment.
+Values reach SQL as bound parameters; the environment and the group-by column are validated names.
+The warehouse is opened read-only, under the shared side of the writer lock (see locking.py);
+while a refresh holds it, the command retries briefly, then says the warehouse is busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+
+from churnmesh import parameters
+from churnmesh.locking import WarehouseBusy, is_lock_error, reader_lock
+from churnmesh.settings import DataPaths, data_paths
+
+MART = "mart_customer_360"
+WAIT_ENV = "CHURNMESH_QUERY_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 3
+OUTPUTS = ("table", "json")
+BUSY_MESSAGE = "warehouse is busy (a refresh is running); retry in a moment"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    query = sub.add_parser("query", help="read a customer or a segment summary from the marts (read-only)")
+    query_sub = query.add_subparsers(dest="query_command", required=True)
+    customer = query_sub.add_parser("customer", help="one customer's row of marts.mart_customer_360")
+    customer.add_argument("customer_id", type=parameters.argument_type(parameters.customer_id, "customer_id"))
+    segment = query_sub.add_parser("segment", help="customers, revenue at risk and mean churn probability by segment")
+    segment.add_argument(
+        "--by",
+        default="rfm_segment",
+        type=parameters.argument_type(parameters.segment_dimension, "segment"),
+        help=f"the segment column: {', '.join(parameters.SEGMENT_DIMENSIONS)} (default: rfm_segment)",
+    )
+    for parser in (customer, segment):
+        parser.add_argument(
+            "--as-of",
+            type=parameters.argument_type(parameters.iso_date, "date"),
+            help="the as-of date the answer must describe (default: whatever the warehouse describes)",
+        )
+        parser.add_argument(
+            "--env",
+            default="prod",
+            type=parameters.argument_type(parameters.environment, "environment"),
+            help="SQLMesh environment (default: prod)",
+        )
+        parser.add_argument(
+            "--format",
+            choices=OUTPUTS,
+            type=parameters.argument_type(parameters.one_of(OUTPUTS)),
+            default="table",
+            help="output (default: table)",
+        )
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    paths = data_paths()
+    if not paths.warehouse.is_file():
+        raise FileNotFoundError(f"no warehouse at {paths.warehouse}: run `churnmesh pipeline` first")
+    try:
+        with read_only(paths) as con:
+            table = mart_table(con, args.env)
+            if args.query_command == "customer":
+                columns, rows = customer_row(con, table, args.customer_id, args.as_of)
+            else:
+                columns, rows = segment_rows(con, table, args.by, args.as_of)
+    except duckdb.Error as exc:  # e.g. a damaged file: one line, not a traceback
+        raise ValueError(f"cannot read {paths.warehouse}: {str(exc).splitlines()[0]}") from exc
+    print(render(columns, rows, args.format))
+    return 0
+
+
+def query_wait_seconds() -> int:
+    configured = os.environ.get(WAIT_ENV)
+    return DEFAULT_WAIT_SECONDS if configured is None else parameters.wait_seconds(configured, WAIT_ENV)
+
+
+@contextmanager
+def read_only(paths: DataPaths, wait_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, retried while a writer holds the file; WarehouseBusy after that."""
+    wait = query_wait_seconds() if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    try:
+        with reader_lock(paths, wait):
+            while True:
+                try:
+                    con = duckdb.connect(str(paths.warehouse), read_only=True)
+                    break
+                except duckdb.IOException as exc:
+                    # A writer that does not take churnmesh's lock (e.g. `sqlmesh plan`) holds the file.
+                    if not is_lock_error(exc):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise WarehouseBusy(BUSY_MESSAGE) from None
+                    time.sleep(0.2)
+            try:
+                yield con
+            finally:
+                con.close()
+    except WarehouseBusy:
+        raise WarehouseBusy(BUSY_MESSAGE) from None
+
+
+def mart_table(con: duckdb.DuckDBPyConnection, environment: str) -> str:
+    """The quoted name of the mart in `environment` (SQLMesh puts dev views in schema marts__dev)."""
+    schema = "marts" if environment == "prod" else f"marts__{environment}"
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, MART]
+    ).fetchone()[0]
+    if not found:
+        where = (
+            "the warehouse is not built yet" if environment == "prod" else f"environment {environment} is not planned"
+        )
+        raise ValueError(f"no {schema}.{MART}: {where}")
+    # Both parts are validated names (ENVIRONMENT_PATTERN) that the catalog just confirmed.
+    return f'"{schema}"."{MART}"'
+
+
+def _as_of_filter(as_of: date | None) -> tuple[str, list[object]]:
+    return ("WHERE as_of_date = ?", [as_of]) if as_of else ("", [])
+
+
+def customer_row(
+    con: duckdb.DuckDBPyConnection, table: str, customer: str, as_of: date | None
+) -> tuple[list[str], list[tuple]]:
+    where, params = _as_of_filter(as_of)
+    where = f"{where} AND customer_id = ?" if where else "WHERE customer_id = ?"
+    result = con.execute(f"SELECT * FROM {table} {where}", [*params, customer])
+    columns = [d[0] for d in result.description]
+    rows = result.fetchall()
+    if not rows:
+        raise ValueError(f"no customer {customer} {_described(con, table, as_of)}")
+    return columns, rows
+
+
+def segment_rows(
+    con: duckdb.DuckDBPyConnection, table: str, dimension: str, as_of: date | None
+) -> tuple[list[str], list[tuple]]:
+    column = parameters.segment_dimension(dimension)  # checked again: it is written into the SQL
+    where, params = _as_of_filter(as_of)
+    result = con.execute(
+        f"""
+        SELECT coalesce(CAST("{column}" AS VARCHAR), 'unscored') AS "{column}",
+               count(*) AS customers,
+               round(coalesce(sum(revenue_at_risk_usd), 0), 2) AS revenue_at_risk_usd,
+               round(avg(churn_probability), 4) AS mean_churn_probability
+        FROM {table} {where}
+        GROUP BY 1 ORDER BY revenue_at_risk_usd DESC, 1
+        """,
+        params,
+    )
+    columns = [d[0] for d in result.description]
+    rows = result.fetchall()
+    if not rows:
+        raise ValueError(f"no customers {_described(con, table, as_of)}")
+    return columns, rows
+
+
+def _described(con: duckdb.DuckDBPyConnection, table: str, as_of: date | None) -> str:
+    built = con.execute(f"SELECT max(as_of_date) FROM {table}").fetchone()[0]
+    if as_of and built and built != as_of:
+        return f"as of {as_of}: the warehouse describes {built}"
+    return f"as of {built}" if built else "in the mart (it is empty)"
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def render(columns: list[str], rows: list[tuple], output: str) -> str:
+    records = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    if output == "json":
+        return json.dumps(records[0] if len(records) == 1 and "customer_id" in columns else records, indent=2)
+    if len(records) == 1 and "customer_id" in columns:  # one customer: a field per line
+        width = max(len(c) for c in columns)
+        return "\n".join(f"{c:<{width}}  {'' if v is None else v}" for c, v in records[0].items())
+    return _grid(columns, [[_cell(r[c]) for c in columns] for r in records])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _grid(columns: list[str], cells: list[list[str]]) -> str:
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += [
+        "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]
+    return "\n".join(lines)
