@@ -32,7 +32,8 @@ def markdown_report(result: dict[str, Any]) -> str:
     lines = [
         f"## Benchmark {result['scale']}: {result['description']}",
         "",
-        f"{rows:,} order and session rows; measured {result['measured_at']} on {result['machine']['cpus']} CPUs.",
+        f"{rows:,} order and session rows; measured {result['measured_at']} on {result['machine']['cpus']} CPUs"
+        f"{_load(result['machine'])}.",
         "",
         "| Measure | Value | Target |",
         "|---|---:|---:|",
@@ -62,3 +63,8 @@ def _target(key: str, metrics: dict[str, Any], targets: dict[str, Any], unit: st
     value, target = metrics.get(key), targets[key]
     verdict = "n/a" if value is None else ("met" if value <= target else "missed")
     return f"<= {target} {unit} ({verdict})"
+
+
+def _load(machine: dict[str, Any]) -> str:
+    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
+    return f" (1-minute load average {start[0]} at the start, {end[0]} at the end)" if start and end else ""
