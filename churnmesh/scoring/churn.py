@@ -9,9 +9,10 @@ can first be known. Features describe T only, so the label window never overlaps
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+# One customer's snapshot values by column name (a record of the scoring snapshot).
+Row = Mapping[str, Any]
 
 NUMERIC_FEATURES = (
     "tenure_days",
@@ -206,12 +210,12 @@ def _count(number: object, noun: str) -> str:
 
 # A phrase says what is adverse about the customer; None when the group's values are not adverse
 # in words (the model may still weigh them, but "114 orders" is no reason to call anyone).
-def _activity_reason(row: pd.Series) -> str | None:
+def _activity_reason(row: Row) -> str | None:
     days = int(row["days_inactive"])
     return f"no purchase or visit in {days} days" if days >= 7 else None
 
 
-def _purchase_reason(row: pd.Series) -> str | None:
+def _purchase_reason(row: Row) -> str | None:
     recency, trend = _num(row["recency_days"]), _num(row["revenue_trend"])
     if recency is None:
         return f"no purchase since signing up {int(row['tenure_days'])} days ago"
@@ -222,7 +226,7 @@ def _purchase_reason(row: pd.Series) -> str | None:
     return None
 
 
-def _session_reason(row: pd.Series) -> str | None:
+def _session_reason(row: Row) -> str | None:
     trend = _num(row["session_trend"])
     if row["sessions_30d"] == 0:
         return "no session in 30 days"
@@ -231,7 +235,7 @@ def _session_reason(row: pd.Series) -> str | None:
     return None
 
 
-def _support_reason(row: pd.Series) -> str | None:
+def _support_reason(row: Row) -> str | None:
     if row["low_csat_tickets_30d"] > 0:
         return f"{_count(row['low_csat_tickets_30d'], 'ticket')} with CSAT ≤ 2 in 30 days"
     if row["open_tickets"] > 0:
@@ -243,7 +247,7 @@ def _support_reason(row: pd.Series) -> str | None:
     return f"{_count(row['tickets_90d'], 'support ticket')} in 90 days{suffix}"
 
 
-def _subscription_reason(row: pd.Series) -> str | None:
+def _subscription_reason(row: Row) -> str | None:
     if row["auto_renew_off"]:
         return "auto-renew off"
     if row["cancelled_subscription"]:
@@ -253,21 +257,21 @@ def _subscription_reason(row: pd.Series) -> str | None:
     return None
 
 
-def _tenure_reason(row: pd.Series) -> str | None:
+def _tenure_reason(row: Row) -> str | None:
     days = int(row["tenure_days"])
     return f"customer for only {days} days" if days < 90 else None
 
 
-def _loyalty_reason(row: pd.Series) -> str | None:
+def _loyalty_reason(row: Row) -> str | None:
     return f"loyalty tier {row['loyalty_tier']}" if row["loyalty_tier"] in ("bronze", "silver") else None
 
 
-def _device_reason(row: pd.Series) -> str | None:
+def _device_reason(row: Row) -> str | None:
     return "no session in 90 days" if _num(row["mobile_session_share_90d"]) is None else None
 
 
 # Each reason: the features it covers and how to say it for one customer.
-REASON_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series], str | None]]] = {
+REASON_GROUPS: dict[str, tuple[tuple[str, ...], Callable[[Row], str | None]]] = {
     "activity": (("days_inactive",), _activity_reason),
     "purchases": (
         (
@@ -311,11 +315,15 @@ def reason_effects(model: ChurnModel, matrix: pd.DataFrame) -> pd.DataFrame:
 
 
 def explain(model: ChurnModel, snapshot: pd.DataFrame, matrix: pd.DataFrame, top: int = 3) -> list[list[str]]:
+    """Each customer's strongest reasons, in words. Equal effects keep REASON_GROUPS' order.
+    Works on plain records and arrays: iterating DataFrame rows dominated a day's scoring."""
     effects = reason_effects(model, matrix)
+    groups = list(effects.columns)
+    values = effects.to_numpy()
+    strongest_first = np.argsort(-values, axis=1, kind="stable")
     reasons: list[list[str]] = []
-    for (_, row), (_, effect) in zip(snapshot.iterrows(), effects.iterrows(), strict=True):
-        ranked = effect[effect >= MIN_REASON_EFFECT].sort_values(ascending=False).index
-        phrases = (REASON_GROUPS[group][1](row) for group in ranked)
+    for row, effect, ranked in zip(snapshot.to_dict("records"), values, strongest_first, strict=True):
+        phrases = (REASON_GROUPS[groups[i]][1](row) for i in ranked if effect[i] >= MIN_REASON_EFFECT)
         reasons.append([phrase for phrase in phrases if phrase is not None][:top])
     return reasons
 
