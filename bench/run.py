@@ -37,7 +37,7 @@ from churnmesh.orchestration.refresh import EvaluationRecorder
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import execution_time, sqlmesh_context
+from churnmesh.warehouse import copy_project, execution_time, sqlmesh_context
 
 BENCH_ROOT = Path(__file__).resolve().parent
 SHORT_HISTORY_DAYS = 90
@@ -200,7 +200,7 @@ def prepare_short_history(landing: Path, work: Path, new_day: date, version: str
     start = new_day - timedelta(days=SHORT_HISTORY_DAYS)
     project = work / "short_project"
     shutil.rmtree(project, ignore_errors=True)
-    copy_project(project, history_start=start)
+    copy_project_from(project, history_start=start)
     short = fresh_paths(work / "short")
     stage_landing(landing, short.landing, until=new_day - timedelta(days=1), events_since=start)
     drop_orphan_refunds(short.landing)
@@ -231,16 +231,9 @@ def drop_orphan_refunds(landing: Path) -> int:
     return dropped
 
 
-PROJECT_PARTS = ("models", "audits", "macros", "seeds", "config.yaml", "external_models.yaml")
-
-
-def copy_project(target: Path, history_start: date) -> None:
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target / part)
+def copy_project_from(target: Path, history_start: date) -> None:
+    """The project, with its history starting at `history_start`."""
+    copy_project(target)
     config = target / "config.yaml"
     text = config.read_text()
     marker = "start: &history_start '"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,3 +146,17 @@ def count_rows(paths: DataPaths, tables: tuple[str, ...]) -> dict[str, int]:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     finally:
         con.close()
+
+
+PROJECT_PARTS = ("models", "audits", "macros", "seeds", "config.yaml", "external_models.yaml")
+
+
+def copy_project(target: Path) -> Path:
+    """A copy of the SQLMesh project (models, audits, macros, seeds, config) to change freely."""
+    for part in PROJECT_PARTS:
+        source = PROJECT_ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, target / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target / part)
+    return target

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
 
 from churnmesh.contracts import SOURCES
-from churnmesh.settings import PROJECT_ROOT
 
 INGEST_TABLES = ("raw.ingest_manifest", *(f"raw.{s.name}" for s in SOURCES), *(f"quarantine.{s.name}" for s in SOURCES))
 
@@ -46,16 +44,3 @@ def write(path: Path, content: str | bytes) -> Path:
         content = content.encode("utf-8")
     path.write_bytes(content)
     return path
-
-
-PROJECT_PARTS = ("models", "audits", "macros", "seeds", "config.yaml", "external_models.yaml")
-
-
-def copy_project(target: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source = PROJECT_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copy(source, target / part)
-    return target

@@ -12,8 +12,8 @@ import pytest
 
 from churnmesh.ingestion import ingest
 from churnmesh.settings import DataPaths
-from churnmesh.warehouse import build_prod, execution_time, sqlmesh_context
-from tests.helpers import copy_project, query, write
+from churnmesh.warehouse import build_prod, copy_project, execution_time, sqlmesh_context
+from tests.helpers import query, write
 
 AS_OF = date(2024, 2, 20)
 

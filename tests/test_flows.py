@@ -16,8 +16,9 @@ from churnmesh.orchestration.notify import WEBHOOK_ENV
 from churnmesh.orchestration.operations import model_intervals
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed
 from churnmesh.settings import DataPaths
+from churnmesh.warehouse import copy_project
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
-from tests.helpers import copy_project, query
+from tests.helpers import query
 from tests.webhook import Receiver, webhook_receiver
 
 

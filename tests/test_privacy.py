@@ -31,9 +31,9 @@ from churnmesh.privacy.export import (
     write_csv_atomically,
 )
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import Context, execution_time, sqlmesh_context
+from churnmesh.warehouse import Context, copy_project, execution_time, sqlmesh_context
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
-from tests.helpers import copy_project, query
+from tests.helpers import query
 
 BI_SCHEMAS = ("marts", "metrics", "scoring")  # what BI tools may read, and SQLMesh's tables behind them
 RETENTION = "retention"
