@@ -17,10 +17,12 @@ from churnmesh.scoring.clv import (
     BgNbd,
     GammaGamma,
     bgnbd_log_likelihood,
+    bgnbd_log_likelihood_gradient,
     customer_lifetime_value,
     fit_bgnbd,
     fit_gamma_gamma,
     gamma_gamma_log_likelihood,
+    gamma_gamma_log_likelihood_gradient,
     rfm_summary,
 )
 
@@ -235,3 +237,34 @@ def test_expected_purchases_equal_the_papers_closed_form(params: tuple[float, fl
     closed = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
     closed = closed * model.p_alive(x, t_x, T)
     np.testing.assert_allclose(model.expected_purchases(t, x, t_x, T), closed, rtol=1e-9)
+
+
+def _central_difference(function, params: np.ndarray, step: float = 1e-6) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Numerical gradient, each parameter moved by a relative step."""
+    gradient = np.empty_like(params)
+    for i in range(len(params)):
+        h = step * params[i]
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        gradient[i] = (function(up) - function(down)) / (2 * h)
+    return gradient
+
+
+@pytest.mark.parametrize("params", [(0.243, 4.414, 0.793, 2.426), (3.5, 40.0, 0.2, 60.0), (0.05, 0.5, 4.0, 0.7)])
+def test_bgnbd_gradient_matches_finite_differences(cdnow: pd.DataFrame, params: tuple[float, ...]) -> None:
+    f = rfm_summary(cdnow, "id", "date", "amount", CALIBRATION_END, "weeks").frame
+    x, t_x, T = (f[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    point = np.array(params)
+    numeric = _central_difference(lambda p: bgnbd_log_likelihood(p, x, t_x, T), point)
+    np.testing.assert_allclose(bgnbd_log_likelihood_gradient(point, x, t_x, T), numeric, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("params", [(6.25, 3.74, 15.44), (1.2, 9.0, 300.0), (40.0, 1.5, 2.0)])
+def test_gamma_gamma_gradient_matches_finite_differences(cdnow: pd.DataFrame, params: tuple[float, ...]) -> None:
+    f = rfm_summary(cdnow, "id", "date", "amount", CALIBRATION_END, "weeks").frame
+    repeaters = f[f["frequency"] > 0]
+    x, m_x = repeaters["frequency"].to_numpy(float), repeaters["monetary_value"].to_numpy(float)
+    point = np.array(params)
+    numeric = _central_difference(lambda p: gamma_gamma_log_likelihood(p, x, m_x), point)
+    np.testing.assert_allclose(gamma_gamma_log_likelihood_gradient(point, x, m_x), numeric, rtol=1e-5, atol=1e-3)
