@@ -9,16 +9,18 @@ import duckdb
 from churnmesh.contracts import SOURCES
 
 INGEST_TABLES = ("raw.ingest_manifest", *(f"raw.{s.name}" for s in SOURCES), *(f"quarantine.{s.name}" for s in SOURCES))
+# Columns that record when a load ran or when a landing file was last written, not what was loaded.
+LOAD_STATE_COLUMNS = ("_ingested_at", "ingested_at", "modified_ns")
 
 
 def fingerprint(warehouse: Path, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, tuple[int, str]]:
-    """Row count and an order-independent content digest per table, ignoring ingestion times."""
+    """Row count and an order-independent content digest per table, ignoring LOAD_STATE_COLUMNS."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         result = {}
         for table in tables:
             columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-            ignored = [c for c in columns if c in ("_ingested_at", "ingested_at")]
+            ignored = [c for c in columns if c in LOAD_STATE_COLUMNS]
             projection = f"* EXCLUDE ({', '.join(ignored)})" if ignored else "*"
             count, digest = con.execute(
                 f"SELECT count(*), md5(coalesce(string_agg(r::VARCHAR, chr(10) ORDER BY r::VARCHAR), '')) "

@@ -45,13 +45,13 @@ from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import execution_time
 from tests.checksums import Checksum, table_checksums
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
+from tests.helpers import LOAD_STATE_COLUMNS
 from tests.webhook import Receiver, webhook_receiver
 
 DAY = SCORED_AS_OF + timedelta(days=1)
 # Its file of the day before is held back too, so DAY has a freshness alert besides any risk one.
 LATE_SOURCE = "loyalty_balances"
 # Load timestamps: the time of the run, not data. Every other column must match exactly.
-VOLATILE_COLUMNS = ("_ingested_at", "ingested_at")
 FLOAT_DECIMALS = 6
 # What is compared: ingestion's tables and the prod views of every SQLMesh layer.
 SCHEMAS = ("raw", "quarantine", "staging", "core", "intermediate", "metrics", "scoring", "marts")
@@ -231,7 +231,7 @@ def _deliveries(receiver: Receiver) -> tuple[list[str | None], list[str]]:
 
 def fingerprint(warehouse: Path) -> dict[str, Checksum]:
     """Per table and view of SCHEMAS: row count and an order-independent checksum (a duplicated row
-    changes it), without VOLATILE_COLUMNS. Floating-point values are rounded: DuckDB sums doubles
+    changes it), without LOAD_STATE_COLUMNS. Floating-point values are rounded: DuckDB sums doubles
     in parallel, so the same rows can differ in the last bits from one evaluation to the next."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -242,7 +242,7 @@ def fingerprint(warehouse: Path) -> dict[str, Checksum]:
     finally:
         con.close()
     return table_checksums(
-        warehouse, [table for (table,) in names], exclude_columns=VOLATILE_COLUMNS, float_decimals=FLOAT_DECIMALS
+        warehouse, [table for (table,) in names], exclude_columns=LOAD_STATE_COLUMNS, float_decimals=FLOAT_DECIMALS
     )
 
 

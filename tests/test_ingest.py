@@ -3,14 +3,17 @@ change nothing; a crash mid-file leaves nothing of the file behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
 from churnmesh.contracts import SOURCES
-from churnmesh.ingestion import ingest
+from churnmesh.ingestion import ingest, loader
 from churnmesh.ingestion.loader import BatchLoader
 from tests.helpers import INGEST_TABLES, fingerprint, query, write
 
@@ -126,6 +129,105 @@ def test_a_changed_file_is_refused_unless_replace_is_asked(tmp_path: Path, wareh
     assert [o.status for o in report.outcomes] == ["loaded"]
     assert query(warehouse, "SELECT order_id FROM raw.orders ORDER BY 1") == [("O000000001",), ("O000000003",)]
     assert query(warehouse, "SELECT count(*) FROM raw.ingest_manifest") == [(1,)]
+
+
+class HashCounter:
+    """Wraps the loader's sha256 to record which files were read to be hashed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.hashed: list[str] = []
+        real = loader.sha256
+
+        def counting(path: Path) -> str:
+            self.hashed.append(path.name)
+            return real(path)
+
+        monkeypatch.setattr(loader, "sha256", counting)
+
+
+def age(path: Path, seconds: float = 3600) -> None:
+    """Set the file's modification time in the past, as for a file exported earlier."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_files_with_their_recorded_size_and_time_are_not_hashed_again(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    old = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
+    age(old)
+    ingest(landing, warehouse)
+    new = write(landing / "orders" / "2024-03-02.csv", f"{ORDER_HEADER}\n{order_line(2)}\n")
+    counter = HashCounter(monkeypatch)
+    report = ingest(landing, warehouse)
+    assert {o.file_path: o.status for o in report.outcomes} == {
+        "orders/2024-03-01.csv": "unchanged",
+        "orders/2024-03-02.csv": "loaded",
+    }
+    assert counter.hashed == [new.name]
+    counter.hashed.clear()
+    ingest(landing, warehouse, replace=True)  # --replace reads every file
+    assert sorted(counter.hashed) == [old.name, new.name]
+
+
+def test_a_same_size_change_with_a_new_time_is_still_found(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
+    age(path, 7200)
+    ingest(landing, warehouse)
+    write(path, f"{ORDER_HEADER}\n{order_line(2)}\n")  # the same size, other bytes
+    age(path, 3600)
+    counter = HashCounter(monkeypatch)
+    assert [o.status for o in ingest(landing, warehouse).outcomes] == ["refused"]
+    assert counter.hashed == [path.name]
+
+
+def test_a_rewritten_identical_file_is_hashed_once_then_known_by_its_new_time(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
+    age(path, 7200)
+    ingest(landing, warehouse)
+    before = fingerprint(warehouse)
+    path.write_bytes(path.read_bytes())  # copied again: same bytes, new time
+    age(path, 3600)
+    counter = HashCounter(monkeypatch)
+    assert [o.status for o in ingest(landing, warehouse).outcomes] == ["unchanged"]
+    assert [o.status for o in ingest(landing, warehouse).outcomes] == ["unchanged"]
+    assert counter.hashed == [path.name]
+    assert fingerprint(warehouse) == before
+
+
+def test_a_file_still_being_written_when_loaded_is_hashed_again(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A modification time within the filesystem's resolution of the load cannot prove the file is
+    unchanged, so it is not recorded."""
+    landing = tmp_path / "landing"
+    path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
+    ingest(landing, warehouse)
+    assert query(warehouse, "SELECT modified_ns FROM raw.ingest_manifest") == [(None,)]
+    counter = HashCounter(monkeypatch)
+    ingest(landing, warehouse)
+    assert counter.hashed == [path.name]
+
+
+def test_a_warehouse_from_before_modification_times_gains_them(tmp_path: Path, warehouse: Path) -> None:
+    landing = tmp_path / "landing"
+    path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
+    age(path)
+    ingest(landing, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("ALTER TABLE raw.ingest_manifest DROP COLUMN modified_ns")
+    finally:
+        con.close()
+    assert [o.status for o in ingest(landing, warehouse).outcomes] == ["unchanged"]
+    assert query(warehouse, "SELECT modified_ns FROM raw.ingest_manifest") == [(path.stat().st_mtime_ns,)]
 
 
 def test_a_rejected_replacement_keeps_the_loaded_version(tmp_path: Path, warehouse: Path) -> None:

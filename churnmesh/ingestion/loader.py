@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -54,7 +55,11 @@ MANIFEST_COLUMNS = {
     "reason": "VARCHAR",
     "extra_columns": "VARCHAR",
     "ingested_at": "TIMESTAMP",
+    "modified_ns": "BIGINT",
 }
+# A file modified this recently when it was hashed may still be changing within the filesystem's
+# timestamp resolution; its modification time is not kept, so the next run hashes it again.
+SETTLED_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class LandingFile:
     path: Path
     rel: str  # path relative to the landing folder: the file's identity
     checksum: str
+    size_bytes: int
+    modified_ns: int | None  # None when the file was still settling as it was hashed
     replacing: bool = False
     rows_in: int = 0
     extra_columns: tuple[str, ...] = ()
@@ -107,6 +114,22 @@ def landing_files(landing: Path) -> list[tuple[Source, Path]]:
         if path.parent.name in SOURCES_BY_NAME and path.is_file() and path.suffix.lower() in LANDING_SUFFIXES
     ]
     return [(SOURCES_BY_NAME[path.parent.name], path) for *_, path in sorted(found)]
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    size_bytes: int
+    modified_ns: int | None
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        stat = path.stat()
+        return cls(stat.st_size, stat.st_mtime_ns)
+
+    def settled(self) -> int | None:
+        if self.modified_ns is None or time.time_ns() - self.modified_ns < SETTLED_NS:
+            return None
+        return self.modified_ns
 
 
 def sha256(path: Path) -> str:
@@ -135,27 +158,47 @@ def ingest(
     try:
         ensure_tables(con)
         loader = BatchLoader(con, datetime.now(UTC).replace(tzinfo=None), chunk_rows)
-        for batch in _plan(con, landing, replace, batch_bytes, report):
+        restamps: dict[str, int] = {}
+        for batch in _plan(con, landing, replace, batch_bytes, report, restamps):
             for outcome in loader.load(batch):
                 report.outcomes.append(outcome)
                 if outcome.status in ("rejected", "refused"):
                     log.warning("%s %s: %s", outcome.status, outcome.file_path, outcome.reason)
+        _restamp(con, restamps)
     finally:
         con.close()
     return report
 
 
 def _plan(
-    con: duckdb.DuckDBPyConnection, landing: Path, replace: bool, batch_bytes: int, report: IngestReport
+    con: duckdb.DuckDBPyConnection,
+    landing: Path,
+    replace: bool,
+    batch_bytes: int,
+    report: IngestReport,
+    restamps: dict[str, int],
 ) -> Iterator[list[LandingFile]]:
-    """Decide per file (unchanged, refused, to load) and group the files to load into batches."""
-    loaded = dict(con.execute("SELECT file_path, checksum FROM raw.ingest_manifest").fetchall())
+    """Decide per file (unchanged, refused, to load) and group the files to load into batches.
+    A loaded file whose size and modification time are as recorded is unchanged without being
+    read: hashing the whole landing history every day would cost more than loading the new day.
+    An unchanged file with a new modification time (copied, touched) gets it recorded."""
+    query = "SELECT file_path, checksum, size_bytes, modified_ns FROM raw.ingest_manifest"
+    rows = con.execute(query).fetchall()
+    loaded = {rel: (checksum, FileStamp(size, modified)) for rel, checksum, size, modified in rows}
     batch: list[LandingFile] = []
     size = 0
     for source, path in landing_files(landing):
         rel = landing_name(landing, path)
+        stamp = FileStamp.of(path)  # taken before hashing: a change while hashing shows next time
+        known_checksum, known_stamp = loaded.get(rel, (None, None))
+        if known_stamp == stamp and not replace:  # --replace reads every file
+            report.outcomes.append(FileOutcome(rel, source.name, "unchanged"))
+            continue
         checksum = sha256(path)
-        if loaded.get(rel) == checksum:
+        if known_checksum == checksum:
+            settled = stamp.settled()
+            if settled is not None:
+                restamps[rel] = settled
             report.outcomes.append(FileOutcome(rel, source.name, "unchanged"))
             continue
         if rel in loaded and not replace:
@@ -174,7 +217,7 @@ def _plan(
         if batch and (batch[0].source != source or size >= batch_bytes):
             yield batch
             batch, size = [], 0
-        file = LandingFile(source, path, rel, checksum, replacing=rel in loaded)
+        file = LandingFile(source, path, rel, checksum, stamp.size_bytes, stamp.settled(), replacing=rel in loaded)
         original = next((f for f in batch if f.checksum == checksum), None)
         if original is not None and (file.replacing or original.replacing):
             # A replacement is compared with what is loaded, so its copy waits for the next batch.
@@ -183,9 +226,24 @@ def _plan(
         # A copy of a file in this batch is not read: its outcome follows the original's.
         file.copy_of = original
         batch.append(file)
-        size += path.stat().st_size
+        size += stamp.size_bytes
     if batch:
         yield batch
+
+
+def _restamp(con: duckdb.DuckDBPyConnection, restamps: dict[str, int]) -> None:
+    """Record the new modification times of files found unchanged by their checksum."""
+    if not restamps:
+        return
+    frame = pd.DataFrame({"file_path": list(restamps), "modified_ns": list(restamps.values())})
+    con.register("_restamps", frame)
+    try:
+        con.execute(
+            "UPDATE raw.ingest_manifest AS m SET modified_ns = r.modified_ns "
+            "FROM _restamps AS r WHERE m.file_path = r.file_path"
+        )
+    finally:
+        con.unregister("_restamps")
 
 
 class BatchLoader:
@@ -438,7 +496,7 @@ class BatchLoader:
                 outcome.source,
                 date,
                 file.checksum,
-                file.path.stat().st_size,
+                file.size_bytes,
                 outcome.rows_in,
                 outcome.rows_loaded,
                 outcome.rows_rejected,
@@ -447,6 +505,7 @@ class BatchLoader:
                 outcome.reason,
                 ", ".join(outcome.extra_columns) or None,
                 self.ingested_at,
+                file.modified_ns,
             )
         )
 

@@ -47,9 +47,14 @@ CREATE TABLE IF NOT EXISTS raw.ingest_manifest (
     reason VARCHAR,
     extra_columns VARCHAR,
     ingested_at TIMESTAMP NOT NULL,
+    -- The file's modification time (ns) when its checksum was taken: a file whose size and
+    -- modification time are unchanged is not read again to be hashed.
+    modified_ns BIGINT,
     CHECK (status <> 'loaded' OR rows_in = rows_loaded + rows_rejected + rows_duplicate)
 )
 """
+# Warehouses made before modified_ns existed gain it (null: their files are hashed once more).
+MANIFEST_MIGRATIONS = ("ALTER TABLE raw.ingest_manifest ADD COLUMN IF NOT EXISTS modified_ns BIGINT",)
 
 
 def raw_table(source: Source) -> str:
@@ -68,6 +73,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute("CREATE SCHEMA IF NOT EXISTS quarantine")
     con.execute(MANIFEST_DDL)
+    for migration in MANIFEST_MIGRATIONS:
+        con.execute(migration)
     for source in SOURCES:
         columns = ", ".join([*raw_columns_ddl(source), *RAW_LINEAGE])
         con.execute(f"CREATE TABLE IF NOT EXISTS {raw_table(source)} ({columns})")
