@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlglot import exp
+from sqlglot import exp, parse_one
 from sqlmesh import macro
 from sqlmesh.core.macros import MacroEvaluator
 
@@ -30,3 +30,15 @@ def as_of_date(evaluator: MacroEvaluator) -> exp.Expression:
         this=exp.Literal.string("1"), unit=exp.var("DAY")
     )
     return exp.cast(day_before, exp.DataType.build("DATE"))
+
+
+@macro()
+def latest_version(evaluator: MacroEvaluator, *keys: exp.Expression) -> exp.Expression:
+    """True on the version of each key to keep: the row from the latest landing file (file names
+    start with their date), the last one in that file. For QUALIFY, over rows with _source_file
+    and _row_number."""
+    partition = ", ".join(key.sql(dialect="duckdb") for key in keys)
+    return parse_one(
+        f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY _source_file DESC, _row_number DESC) = 1",
+        dialect="duckdb",
+    )

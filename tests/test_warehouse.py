@@ -199,3 +199,95 @@ def test_a_past_date_shows_what_was_known_then(clean_landing: Path, tmp_path: Pa
     for table in MARTS:
         sql = f"SELECT * FROM {table} ORDER BY ALL"
         assert query(builds["everything"].warehouse, sql) == query(builds["known_then"].warehouse, sql), table
+
+
+def _corrected_landing(clean_landing: Path, landing: Path) -> dict[str, str]:
+    """The clean files plus a file of corrections: orders and sessions re-exported on a later day
+    with their date moved across intervals, or with a customer the exports never sent, and an
+    order first sent with an unknown customer then corrected to a known one. Returns the ids."""
+    shutil.copytree(clean_landing, landing)
+    read = {"dtype": str, "keep_default_na": False}
+    orders = pd.read_csv(landing / "orders" / "2024-01-10.csv", **read)
+    later_orders = pd.read_csv(landing / "orders" / "2024-02-10.csv", **read)
+    sessions = pd.read_csv(landing / "device_sessions" / "2024-01-10.csv", **read)
+    purchases = orders[orders["order_type"] == "purchase"]
+    moved_forward, to_unknown = purchases.iloc[0].copy(), purchases.iloc[1].copy()
+    moved_back = later_orders[later_orders["order_type"] == "purchase"].iloc[0].copy()
+    late_customer = purchases.iloc[2].copy()
+    late_customer["order_id"] = "O999999901"
+    first_sent = late_customer.copy()
+    first_sent["customer_id"] = "C9999998"
+    moved_forward["order_datetime"] = "2024-02-05 12:00:00"
+    moved_back["order_datetime"] = "2024-01-03 12:00:00"
+    to_unknown["customer_id"] = "C9999999"
+    pd.DataFrame([first_sent]).to_csv(landing / "orders" / "2024-01-15-held.csv", index=False)
+    corrections = pd.DataFrame([moved_forward, moved_back, to_unknown, late_customer])
+    corrections.to_csv(landing / "orders" / "2024-02-20-corrections.csv", index=False)
+    moved_session, unknown_session = sessions.iloc[0].copy(), sessions.iloc[1].copy()
+    moved_session["session_start_ts"], moved_session["session_end_ts"] = "2024-02-12 08:00:00", "2024-02-12 08:10:00"
+    unknown_session["customer_id"] = "C9999999"
+    pd.DataFrame([moved_session, unknown_session]).to_csv(
+        landing / "device_sessions" / "2024-02-20-corrections.csv", index=False
+    )
+    return {
+        "moved_forward": moved_forward["order_id"],
+        "moved_back": moved_back["order_id"],
+        "to_unknown": to_unknown["order_id"],
+        "late_customer": late_customer["order_id"],
+        "moved_session": moved_session["session_id"],
+        "unknown_session": unknown_session["session_id"],
+    }
+
+
+# The plain definitions the incremental facts and the orphan list must equal: the latest version
+# of every row (the staging views), of a known customer or not.
+PLAIN_FACTS = {
+    "core.fct_orders": """
+        SELECT o.order_id, o.customer_id, o.order_date, o.amount_usd FROM staging.stg_orders AS o
+        SEMI JOIN core.dim_customers AS c ON o.customer_id = c.customer_id WHERE o.order_date <= ?""",
+    "core.fct_sessions": """
+        SELECT s.session_id, s.customer_id, s.session_date, s.duration_seconds FROM staging.stg_device_sessions AS s
+        SEMI JOIN core.dim_customers AS c ON s.customer_id = c.customer_id WHERE s.session_date <= ?""",
+}
+PLAIN_ORPHANS = """
+    WITH known AS (SELECT DISTINCT customer_id FROM staging.stg_customers WHERE exported_on <= $1)
+    SELECT 'orders', o.order_id, o.customer_id, o.order_date FROM staging.stg_orders AS o
+    ANTI JOIN known AS k ON o.customer_id = k.customer_id WHERE o.order_date <= $1
+    UNION ALL
+    SELECT 'device_sessions', s.session_id, s.customer_id, s.session_date FROM staging.stg_device_sessions AS s
+    ANTI JOIN known AS k ON s.customer_id = k.customer_id WHERE s.session_date <= $1"""
+
+
+def test_corrected_rows_reach_the_facts_and_orphans_as_their_latest_version(
+    clean_landing: Path, tmp_path: Path
+) -> None:
+    """Incremental facts read only the versions of their interval's keys; the result must be what
+    the whole history's latest versions give, when a correction moves a row to another date or
+    customer."""
+    paths = DataPaths(tmp_path / "data")
+    ids = _corrected_landing(clean_landing, paths.landing)
+    ingest(paths.landing, paths.warehouse)
+    build_prod(paths, AS_OF)
+    columns = {"core.fct_orders": "order_id, customer_id, order_date, amount_usd"}
+    columns["core.fct_sessions"] = "session_id, customer_id, session_date, duration_seconds"
+    for table, plain in PLAIN_FACTS.items():
+        built = query(paths.warehouse, f"SELECT {columns[table]} FROM {table} ORDER BY ALL")
+        assert built == query(paths.warehouse, f"{plain} ORDER BY ALL", [AS_OF]), table
+    orphans = query(paths.warehouse, "SELECT source, record_id, customer_id, event_date FROM core.orphan_facts")
+    plain_orphans = query(paths.warehouse, PLAIN_ORPHANS, [AS_OF])
+    assert sorted(o for o in orphans if o[0] in ("orders", "device_sessions")) == sorted(plain_orphans)
+
+    def order_dates(order_id: str) -> list[tuple]:
+        return query(paths.warehouse, "SELECT order_date FROM core.fct_orders WHERE order_id = ?", [order_id])
+
+    assert order_dates(ids["moved_forward"]) == [(date(2024, 2, 5),)]
+    assert order_dates(ids["moved_back"]) == [(date(2024, 1, 3),)]
+    assert order_dates(ids["to_unknown"]) == []
+    assert len(order_dates(ids["late_customer"])) == 1
+    held = {record for _, record, _, _ in orphans}
+    assert {ids["to_unknown"], ids["unknown_session"]} <= held
+    assert ids["late_customer"] not in held
+    moved = query(
+        paths.warehouse, "SELECT session_date FROM core.fct_sessions WHERE session_id = ?", [ids["moved_session"]]
+    )
+    assert moved == [(date(2024, 2, 12),)]

@@ -32,6 +32,18 @@ MODEL (
   )
 );
 
+-- The rows of staging.stg_orders dated in the interval, without deduplicating the whole history:
+-- the orders with a version dated in the interval, each at its latest version (which may be
+-- dated elsewhere, and is then left out by the WHERE below).
+WITH touched AS (
+  SELECT DISTINCT order_id FROM staging.stg_order_versions WHERE order_date BETWEEN @start_ds AND @end_ds
+), latest AS (
+  SELECT v.* EXCLUDE (_source_file, _row_number)
+  FROM staging.stg_order_versions AS v
+  SEMI JOIN touched AS t
+    ON v.order_id = t.order_id
+  QUALIFY @latest_version(v.order_id)
+)
 SELECT
   o.order_id,
   o.customer_id,
@@ -50,7 +62,7 @@ SELECT
   o.city,
   o.country_code,
   o.loyalty_points_earned
-FROM staging.stg_orders AS o
+FROM latest AS o
 SEMI JOIN core.dim_customers AS c
   ON o.customer_id = c.customer_id
 LEFT JOIN core.dim_products AS p

@@ -25,6 +25,19 @@ MODEL (
   )
 );
 
+-- The rows of staging.stg_device_sessions dated in the interval, without deduplicating the whole
+-- history: the sessions with a version dated in the interval, each at its latest version (which
+-- may be dated elsewhere, and is then left out by the WHERE below).
+WITH touched AS (
+  SELECT DISTINCT session_id FROM staging.stg_device_session_versions
+  WHERE session_date BETWEEN @start_ds AND @end_ds
+), latest AS (
+  SELECT v.* EXCLUDE (_source_file, _row_number)
+  FROM staging.stg_device_session_versions AS v
+  SEMI JOIN touched AS t
+    ON v.session_id = t.session_id
+  QUALIFY @latest_version(v.session_id)
+)
 SELECT
   s.session_id,
   s.customer_id,
@@ -36,7 +49,7 @@ SELECT
   s.app_version,
   s.pages_viewed,
   s.events_fired
-FROM staging.stg_device_sessions AS s
+FROM latest AS s
 SEMI JOIN core.dim_customers AS c
   ON s.customer_id = c.customer_id
 WHERE s.session_date BETWEEN @start_ds AND @end_ds

@@ -22,17 +22,6 @@ MODEL (
   )
 );
 
-SELECT
-  session_id,
-  customer_id,
-  session_start_ts AS started_at,
-  CAST(session_start_ts AS DATE) AS session_date,
-  session_end_ts AS ended_at,
-  DATE_DIFF('second', session_start_ts, session_end_ts) AS duration_seconds,
-  device_type,
-  os_version,
-  app_version,
-  pages_viewed,
-  events_fired
-FROM raw.device_sessions
-QUALIFY ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY _source_file DESC, _row_number DESC) = 1
+SELECT * EXCLUDE (_source_file, _row_number)
+FROM staging.stg_device_session_versions
+QUALIFY @latest_version(session_id)

@@ -28,23 +28,6 @@ MODEL (
   )
 );
 
-SELECT
-  order_id,
-  customer_id,
-  order_datetime AS ordered_at,
-  CAST(order_datetime AS DATE) AS order_date,
-  order_type,
-  original_order_id,
-  product_id,
-  product_category AS category,
-  quantity,
-  CAST(unit_price_usd AS DECIMAL(12, 2)) AS unit_price_usd,
-  CAST(ROUND(quantity * unit_price_usd, 2) AS DECIMAL(14, 2)) AS amount_usd,
-  device_type,
-  order_channel,
-  city,
-  country AS country_code,
-  loyalty_points_earned,
-  @file_date(_source_file) AS exported_on
-FROM raw.orders
-QUALIFY ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY _source_file DESC, _row_number DESC) = 1
+SELECT * EXCLUDE (_source_file, _row_number)
+FROM staging.stg_order_versions
+QUALIFY @latest_version(order_id)

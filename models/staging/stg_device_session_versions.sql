@@ -1,0 +1,40 @@
+MODEL (
+  name staging.stg_device_session_versions,
+  kind VIEW,
+  grain (session_id, _source_file, _row_number),
+  description 'Every loaded version of every session, before staging.stg_device_sessions keeps the latest of each session. Incremental models read it to find the sessions of their interval without deduplicating the whole history.',
+  column_descriptions (
+    session_date = 'Date the session started',
+    duration_seconds = 'Session length in seconds',
+    app_version = 'App version; null for web sessions',
+    session_id = 'Session key (E + 10 digits)',
+    customer_id = 'Customer key (C + 7 digits)',
+    started_at = 'Session start timestamp (UTC)',
+    ended_at = 'Session end timestamp (UTC)',
+    device_type = 'mobile, desktop or tablet',
+    os_version = 'Operating system and version',
+    pages_viewed = 'Pages viewed in the session',
+    events_fired = 'App events fired in the session',
+    _source_file = 'Landing file that carried this version (relative to the landing folder)',
+    _row_number = 'Row of this version in its landing file'
+  ),
+  audits (
+    not_null(columns := (session_id, customer_id, started_at, _source_file, _row_number))
+  )
+);
+
+SELECT
+  session_id,
+  customer_id,
+  session_start_ts AS started_at,
+  CAST(session_start_ts AS DATE) AS session_date,
+  session_end_ts AS ended_at,
+  DATE_DIFF('second', session_start_ts, session_end_ts) AS duration_seconds,
+  device_type,
+  os_version,
+  app_version,
+  pages_viewed,
+  events_fired,
+  _source_file,
+  _row_number
+FROM raw.device_sessions
