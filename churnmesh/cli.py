@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument(
         "--replace",
         action="store_true",
-        help="load files whose content changed since they were loaded, in place of the old version",
+        help=(
+            "load files whose content changed since they were loaded, in place of the old version "
+            "(every file is read and hashed, even one whose size and modification time are unchanged)"
+        ),
     )
 
     sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")

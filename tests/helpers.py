@@ -9,8 +9,8 @@ import duckdb
 from churnmesh.contracts import SOURCES
 
 INGEST_TABLES = ("raw.ingest_manifest", *(f"raw.{s.name}" for s in SOURCES), *(f"quarantine.{s.name}" for s in SOURCES))
-# Columns that record when a load ran or when a landing file was last written, not what was loaded.
-LOAD_STATE_COLUMNS = ("_ingested_at", "ingested_at", "modified_ns")
+# Columns that record when a load ran or the file system's stamp of a landing file, not what was loaded.
+LOAD_STATE_COLUMNS = ("_ingested_at", "ingested_at", "file_stamp")
 
 
 def fingerprint(warehouse: Path, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, tuple[int, str]]:

@@ -16,6 +16,7 @@ from scipy.special import hyp2f1
 from churnmesh.scoring.clv import (
     BgNbd,
     GammaGamma,
+    RfmSummary,
     bgnbd_log_likelihood,
     bgnbd_log_likelihood_gradient,
     customer_lifetime_value,
@@ -268,3 +269,13 @@ def test_gamma_gamma_gradient_matches_finite_differences(cdnow: pd.DataFrame, pa
     point = np.array(params)
     numeric = _central_difference(lambda p: gamma_gamma_log_likelihood(p, x, m_x), point)
     np.testing.assert_allclose(gamma_gamma_log_likelihood_gradient(point, x, m_x), numeric, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_fit_that_cannot_compute_the_likelihood_fails_instead_of_returning_a_model() -> None:
+    """Spend that is not a positive number makes every Gamma-Gamma likelihood undefined."""
+    frame = pd.DataFrame(
+        {"frequency": [2.0, 3.0], "recency": [5.0, 6.0], "T": [10.0, 10.0], "monetary_value": [np.inf, np.inf]}
+    )
+    with pytest.raises(ValueError, match="cannot be computed"):
+        fit_gamma_gamma(RfmSummary(frame))

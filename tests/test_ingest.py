@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import duckdb
@@ -145,18 +144,18 @@ class HashCounter:
         monkeypatch.setattr(loader, "sha256", counting)
 
 
-def age(path: Path, seconds: float = 3600) -> None:
-    """Set the file's modification time in the past, as for a file exported earlier."""
-    then = time.time() - seconds
-    os.utime(path, (then, then))
+@pytest.fixture
+def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files count as settled as soon as written (instead of 2 s later), so tests need not wait."""
+    monkeypatch.setattr(loader, "SETTLED_NS", 0)
 
 
-def test_files_with_their_recorded_size_and_time_are_not_hashed_again(
+@pytest.mark.usefixtures("settled_at_once")
+def test_files_with_their_recorded_stamp_are_not_hashed_again(
     tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     landing = tmp_path / "landing"
     old = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
-    age(old)
     ingest(landing, warehouse)
     new = write(landing / "orders" / "2024-03-02.csv", f"{ORDER_HEADER}\n{order_line(2)}\n")
     counter = HashCounter(monkeypatch)
@@ -171,30 +170,53 @@ def test_files_with_their_recorded_size_and_time_are_not_hashed_again(
     assert sorted(counter.hashed) == [old.name, new.name]
 
 
-def test_a_same_size_change_with_a_new_time_is_still_found(
+@pytest.mark.usefixtures("settled_at_once")
+def test_a_same_size_change_that_keeps_the_modification_time_is_still_found(
     tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """As `cp -p` or `rsync -a` of a corrected export would leave it: other bytes, the same size
+    and modification time. The change time still moves."""
     landing = tmp_path / "landing"
     path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
-    age(path, 7200)
     ingest(landing, warehouse)
-    write(path, f"{ORDER_HEADER}\n{order_line(2)}\n")  # the same size, other bytes
-    age(path, 3600)
+    before = path.stat()
+    write(path, f"{ORDER_HEADER}\n{order_line(2)}\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
     counter = HashCounter(monkeypatch)
     assert [o.status for o in ingest(landing, warehouse).outcomes] == ["refused"]
     assert counter.hashed == [path.name]
 
 
-def test_a_rewritten_identical_file_is_hashed_once_then_known_by_its_new_time(
+@pytest.mark.usefixtures("settled_at_once")
+def test_another_file_put_in_place_of_a_loaded_one_is_read(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A landing entry pointing to another file of the same size and time (a symlink moved)."""
+    landing, exports = tmp_path / "landing", tmp_path / "exports"
+    first = write(exports / "a.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
+    second = write(exports / "b.csv", f"{ORDER_HEADER}\n{order_line(2)}\n")
+    os.utime(second, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns))
+    link = landing / "orders" / "2024-03-01.csv"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(first)
+    ingest(landing, warehouse)
+    link.unlink()
+    link.symlink_to(second)
+    counter = HashCounter(monkeypatch)
+    assert [o.status for o in ingest(landing, warehouse).outcomes] == ["refused"]
+    assert counter.hashed == [link.name]
+
+
+@pytest.mark.usefixtures("settled_at_once")
+def test_a_rewritten_identical_file_is_hashed_once_then_known_by_its_new_stamp(
     tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     landing = tmp_path / "landing"
     path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
-    age(path, 7200)
     ingest(landing, warehouse)
     before = fingerprint(warehouse)
-    path.write_bytes(path.read_bytes())  # copied again: same bytes, new time
-    age(path, 3600)
+    path.write_bytes(path.read_bytes())  # copied again: same bytes, new stamp
     counter = HashCounter(monkeypatch)
     assert [o.status for o in ingest(landing, warehouse).outcomes] == ["unchanged"]
     assert [o.status for o in ingest(landing, warehouse).outcomes] == ["unchanged"]
@@ -205,29 +227,30 @@ def test_a_rewritten_identical_file_is_hashed_once_then_known_by_its_new_time(
 def test_a_file_still_being_written_when_loaded_is_hashed_again(
     tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A modification time within the filesystem's resolution of the load cannot prove the file is
-    unchanged, so it is not recorded."""
+    """A file written within the file system's timestamp resolution of the load cannot be proved
+    unchanged later by its stamp, so none is kept."""
     landing = tmp_path / "landing"
     path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
     ingest(landing, warehouse)
-    assert query(warehouse, "SELECT modified_ns FROM raw.ingest_manifest") == [(None,)]
+    assert query(warehouse, "SELECT file_stamp FROM raw.ingest_manifest") == [(None,)]
     counter = HashCounter(monkeypatch)
     ingest(landing, warehouse)
     assert counter.hashed == [path.name]
 
 
-def test_a_warehouse_from_before_modification_times_gains_them(tmp_path: Path, warehouse: Path) -> None:
+@pytest.mark.usefixtures("settled_at_once")
+def test_a_warehouse_from_before_file_stamps_gains_them(tmp_path: Path, warehouse: Path) -> None:
     landing = tmp_path / "landing"
-    path = write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
-    age(path)
+    write(landing / "orders" / "2024-03-01.csv", f"{ORDER_HEADER}\n{order_line(1)}\n")
     ingest(landing, warehouse)
     con = duckdb.connect(str(warehouse))
     try:
-        con.execute("ALTER TABLE raw.ingest_manifest DROP COLUMN modified_ns")
+        con.execute("ALTER TABLE raw.ingest_manifest DROP COLUMN file_stamp")
     finally:
         con.close()
     assert [o.status for o in ingest(landing, warehouse).outcomes] == ["unchanged"]
-    assert query(warehouse, "SELECT modified_ns FROM raw.ingest_manifest") == [(path.stat().st_mtime_ns,)]
+    ((stamp,),) = query(warehouse, "SELECT file_stamp FROM raw.ingest_manifest")
+    assert stamp is not None and stamp.startswith(f"{(landing / 'orders' / '2024-03-01.csv').stat().st_size}:")
 
 
 def test_a_rejected_replacement_keeps_the_loaded_version(tmp_path: Path, warehouse: Path) -> None:

@@ -55,10 +55,10 @@ MANIFEST_COLUMNS = {
     "reason": "VARCHAR",
     "extra_columns": "VARCHAR",
     "ingested_at": "TIMESTAMP",
-    "modified_ns": "BIGINT",
+    "file_stamp": "VARCHAR",
 }
-# A file modified this recently when it was hashed may still be changing within the filesystem's
-# timestamp resolution; its modification time is not kept, so the next run hashes it again.
+# A file written this recently when it was looked at may still be changing within the file
+# system's timestamp resolution; no stamp is kept for it, so the next run hashes it again.
 SETTLED_NS = 2_000_000_000
 
 
@@ -97,7 +97,7 @@ class LandingFile:
     rel: str  # path relative to the landing folder: the file's identity
     checksum: str
     size_bytes: int
-    modified_ns: int | None  # None when the file was still settling as it was hashed
+    file_stamp: str | None  # FileStamp.text when the file was hashed
     replacing: bool = False
     rows_in: int = 0
     extra_columns: tuple[str, ...] = ()
@@ -118,18 +118,19 @@ def landing_files(landing: Path) -> list[tuple[Source, Path]]:
 
 @dataclass(frozen=True)
 class FileStamp:
+    """What the file system tells of a file without reading it. Programs can set a file's
+    modification time (cp -p, rsync -a, touch -r), not its change time, which every write moves;
+    the inode and device tell a file from another put in its place."""
+
     size_bytes: int
-    modified_ns: int | None
+    text: str | None  # size:mtime:ctime:inode:device; None while the file may still be changing
 
     @classmethod
     def of(cls, path: Path) -> FileStamp:
         stat = path.stat()
-        return cls(stat.st_size, stat.st_mtime_ns)
-
-    def settled(self) -> int | None:
-        if self.modified_ns is None or time.time_ns() - self.modified_ns < SETTLED_NS:
-            return None
-        return self.modified_ns
+        settled = time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) >= SETTLED_NS
+        parts = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
+        return cls(stat.st_size, ":".join(map(str, parts)) if settled else None)
 
 
 def sha256(path: Path) -> str:
@@ -158,7 +159,7 @@ def ingest(
     try:
         ensure_tables(con)
         loader = BatchLoader(con, datetime.now(UTC).replace(tzinfo=None), chunk_rows)
-        restamps: dict[str, int] = {}
+        restamps: dict[str, str] = {}
         for batch in _plan(con, landing, replace, batch_bytes, report, restamps):
             for outcome in loader.load(batch):
                 report.outcomes.append(outcome)
@@ -176,29 +177,27 @@ def _plan(
     replace: bool,
     batch_bytes: int,
     report: IngestReport,
-    restamps: dict[str, int],
+    restamps: dict[str, str],
 ) -> Iterator[list[LandingFile]]:
     """Decide per file (unchanged, refused, to load) and group the files to load into batches.
     A loaded file whose size and modification time are as recorded is unchanged without being
     read: hashing the whole landing history every day would cost more than loading the new day.
     An unchanged file with a new modification time (copied, touched) gets it recorded."""
-    query = "SELECT file_path, checksum, size_bytes, modified_ns FROM raw.ingest_manifest"
-    rows = con.execute(query).fetchall()
-    loaded = {rel: (checksum, FileStamp(size, modified)) for rel, checksum, size, modified in rows}
+    query = "SELECT file_path, checksum, file_stamp FROM raw.ingest_manifest"
+    loaded = {rel: (checksum, stamp) for rel, checksum, stamp in con.execute(query).fetchall()}
     batch: list[LandingFile] = []
     size = 0
     for source, path in landing_files(landing):
         rel = landing_name(landing, path)
         stamp = FileStamp.of(path)  # taken before hashing: a change while hashing shows next time
         known_checksum, known_stamp = loaded.get(rel, (None, None))
-        if known_stamp == stamp and not replace:  # --replace reads every file
+        if known_stamp is not None and known_stamp == stamp.text and not replace:  # --replace reads all
             report.outcomes.append(FileOutcome(rel, source.name, "unchanged"))
             continue
         checksum = sha256(path)
         if known_checksum == checksum:
-            settled = stamp.settled()
-            if settled is not None:
-                restamps[rel] = settled
+            if stamp.text is not None:
+                restamps[rel] = stamp.text
             report.outcomes.append(FileOutcome(rel, source.name, "unchanged"))
             continue
         if rel in loaded and not replace:
@@ -217,7 +216,7 @@ def _plan(
         if batch and (batch[0].source != source or size >= batch_bytes):
             yield batch
             batch, size = [], 0
-        file = LandingFile(source, path, rel, checksum, stamp.size_bytes, stamp.settled(), replacing=rel in loaded)
+        file = LandingFile(source, path, rel, checksum, stamp.size_bytes, stamp.text, replacing=rel in loaded)
         original = next((f for f in batch if f.checksum == checksum), None)
         if original is not None and (file.replacing or original.replacing):
             # A replacement is compared with what is loaded, so its copy waits for the next batch.
@@ -231,15 +230,15 @@ def _plan(
         yield batch
 
 
-def _restamp(con: duckdb.DuckDBPyConnection, restamps: dict[str, int]) -> None:
-    """Record the new modification times of files found unchanged by their checksum."""
+def _restamp(con: duckdb.DuckDBPyConnection, restamps: dict[str, str]) -> None:
+    """Record the new stamps of files found unchanged by their checksum."""
     if not restamps:
         return
-    frame = pd.DataFrame({"file_path": list(restamps), "modified_ns": list(restamps.values())})
+    frame = pd.DataFrame({"file_path": list(restamps), "file_stamp": list(restamps.values())})
     con.register("_restamps", frame)
     try:
         con.execute(
-            "UPDATE raw.ingest_manifest AS m SET modified_ns = r.modified_ns "
+            "UPDATE raw.ingest_manifest AS m SET file_stamp = r.file_stamp "
             "FROM _restamps AS r WHERE m.file_path = r.file_path"
         )
     finally:
@@ -505,7 +504,7 @@ class BatchLoader:
                 outcome.reason,
                 ", ".join(outcome.extra_columns) or None,
                 self.ingested_at,
-                file.modified_ns,
+                file.file_stamp,
             )
         )
 

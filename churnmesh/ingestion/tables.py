@@ -47,14 +47,14 @@ CREATE TABLE IF NOT EXISTS raw.ingest_manifest (
     reason VARCHAR,
     extra_columns VARCHAR,
     ingested_at TIMESTAMP NOT NULL,
-    -- The file's modification time (ns) when its checksum was taken: a file whose size and
-    -- modification time are unchanged is not read again to be hashed.
-    modified_ns BIGINT,
+    -- size:mtime:ctime:inode:device of the file when its checksum was taken (null if it was
+    -- still changing): a file with the same stamp is not read again to be hashed.
+    file_stamp VARCHAR,
     CHECK (status <> 'loaded' OR rows_in = rows_loaded + rows_rejected + rows_duplicate)
 )
 """
-# Warehouses made before modified_ns existed gain it (null: their files are hashed once more).
-MANIFEST_MIGRATIONS = ("ALTER TABLE raw.ingest_manifest ADD COLUMN IF NOT EXISTS modified_ns BIGINT",)
+# Warehouses made before file_stamp existed gain it (null: their files are hashed once more).
+MANIFEST_MIGRATIONS = ("ALTER TABLE raw.ingest_manifest ADD COLUMN IF NOT EXISTS file_stamp VARCHAR",)
 
 
 def raw_table(source: Source) -> str:

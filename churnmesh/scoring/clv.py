@@ -235,6 +235,8 @@ def fit_gamma_gamma(summary: RfmSummary) -> GammaGamma:
 # dropout drives b towards infinity (BG/NBD turns into NBD); beyond the bound the likelihood no
 # longer changes measurably, while the predictions would lose all precision to cancellation.
 LOG_BOUND = 10.0
+# The objective's value where the likelihood cannot be computed: the optimiser steps back from it.
+NOT_FINITE = 1e300
 
 
 def _minimize(objective, customers: int, starts):  # type: ignore[no-untyped-def]
@@ -246,7 +248,7 @@ def _minimize(objective, customers: int, starts):  # type: ignore[no-untyped-def
     def per_customer(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         value, gradient = objective(log_params)
         if not np.isfinite(value) or not np.isfinite(gradient).all():
-            return 1e300, np.zeros_like(log_params)
+            return NOT_FINITE, np.zeros_like(log_params)
         return value / customers, gradient / customers
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(starts[0])
@@ -256,6 +258,8 @@ def _minimize(objective, customers: int, starts):  # type: ignore[no-untyped-def
         for start in starts
     ]
     best = min(results, key=lambda res: res.fun)
+    if best.fun >= NOT_FINITE:  # no start reached a point where the likelihood can be computed
+        raise ValueError("the likelihood cannot be computed from any starting point: check the purchase data")
     best.fun *= customers
     return best
 
