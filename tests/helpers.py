@@ -7,8 +7,29 @@ from pathlib import Path
 import duckdb
 
 from churnmesh.contracts import SOURCES
+from churnmesh.settings import PROJECT_ROOT
 
 INGEST_TABLES = ("raw.ingest_manifest", *(f"raw.{s.name}" for s in SOURCES), *(f"quarantine.{s.name}" for s in SOURCES))
+CDNOW = PROJECT_ROOT / "tests" / "fixtures" / "CDNOW_sample.txt"
+# `churnmesh clv fit` on the CDNOW sample with the calibration period of Fader, Hardie & Lee (2005).
+CDNOW_CLV_FIT = (
+    "clv",
+    "fit",
+    str(CDNOW),
+    "--sep",
+    "whitespace",
+    "--no-header",
+    "--customer-col",
+    "0",
+    "--date-col",
+    "2",
+    "--amount-col",
+    "4",
+    "--date-format",
+    "%Y%m%d",
+    "--calibration-end",
+    "1997-09-30",
+)
 # Columns that record when a load ran or the file system's stamp of a landing file, not what was loaded.
 LOAD_STATE_COLUMNS = ("_ingested_at", "ingested_at", "file_stamp")
 

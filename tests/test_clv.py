@@ -26,8 +26,8 @@ from churnmesh.scoring.clv import (
     gamma_gamma_log_likelihood_gradient,
     rfm_summary,
 )
+from tests.helpers import CDNOW, CDNOW_CLV_FIT
 
-CDNOW = Path(__file__).parent / "fixtures" / "CDNOW_sample.txt"
 CALIBRATION_END = pd.Timestamp("1997-09-30")
 HOLDOUT_END = pd.Timestamp("1998-06-30")
 
@@ -46,27 +46,7 @@ def cdnow() -> pd.DataFrame:
 
 def test_cli_reproduces_the_published_cdnow_parameters() -> None:
     result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "churnmesh"),
-            "clv",
-            "fit",
-            str(CDNOW),
-            "--sep",
-            "whitespace",
-            "--no-header",
-            "--customer-col",
-            "0",
-            "--date-col",
-            "2",
-            "--amount-col",
-            "4",
-            "--date-format",
-            "%Y%m%d",
-            "--calibration-end",
-            "1997-09-30",
-            "--time-unit",
-            "weeks",
-        ],
+        [str(Path(sys.executable).parent / "churnmesh"), *CDNOW_CLV_FIT, "--time-unit", "weeks"],
         capture_output=True,
         text=True,
         check=True,

@@ -26,7 +26,7 @@ from churnmesh.cli import build_parser, main
 from churnmesh.orchestration import flows
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
-from tests.helpers import INGEST_TABLES, fingerprint
+from tests.helpers import CDNOW_CLV_FIT, INGEST_TABLES, fingerprint
 
 SQL_DROP = "'; DROP TABLE raw.orders; --"
 SQL_OR = "C0000001' OR '1'='1"
@@ -53,25 +53,6 @@ HOSTILE = {
 }
 AS_OF = SCORED_AS_OF.isoformat()
 VERSION = "churn-20250731-0123abcd"
-CDNOW = PROJECT_ROOT / "tests" / "fixtures" / "CDNOW_sample.txt"
-CLV_FIT = (
-    "clv",
-    "fit",
-    str(CDNOW),
-    "--sep",
-    "whitespace",
-    "--no-header",
-    "--customer-col",
-    "0",
-    "--date-col",
-    "2",
-    "--amount-col",
-    "4",
-    "--date-format",
-    "%Y%m%d",
-    "--calibration-end",
-    "1997-09-30",
-)
 
 
 @dataclass(frozen=True)
@@ -130,17 +111,17 @@ CASES = [
     Case(("serve",), "--port", ("serve", "--port", "{}"), r"argument --port: "),
     Case(("review",), "--env", ("review", "--env", "{}"), r"argument --env: "),
     Case(("review",), "--wait-seconds", ("review", "--wait-seconds", "{}"), r"argument --wait-seconds: "),
-    Case(("clv", "fit"), "file", ("clv", "fit", "{}", *CLV_FIT[3:]), NOT_TRANSACTIONS, "file"),
+    Case(("clv", "fit"), "file", ("clv", "fit", "{}", *CDNOW_CLV_FIT[3:]), NOT_TRANSACTIONS, "file"),
     *(
-        Case(("clv", "fit"), option, _value(CLV_FIT, option), rf"argument {option}: |column\(s\) not in")
+        Case(("clv", "fit"), option, _value(CDNOW_CLV_FIT, option), rf"argument {option}: |column\(s\) not in")
         for option in ("--customer-col", "--date-col", "--amount-col")
     ),
-    Case(("clv", "fit"), "--calibration-end", _value(CLV_FIT, "--calibration-end"), NOT_A_DATE),
-    Case(("clv", "fit"), "--time-unit", (*CLV_FIT, "--time-unit", "{}"), r"argument --time-unit: "),
-    Case(("clv", "fit"), "--date-format", _value(CLV_FIT, "--date-format"), r"argument --date-format: "),
-    Case(("clv", "fit"), "--sep", _value(CLV_FIT, "--sep"), r"argument --sep: "),
-    Case(("clv", "fit"), "--no-header", (*CLV_FIT, "--no-header={}"), r"--no-header: ignored explicit argument"),
-    Case(("clv", "fit"), "--out", (*CLV_FIT, "--out", "{}"), r"argument --out: ", "output"),
+    Case(("clv", "fit"), "--calibration-end", _value(CDNOW_CLV_FIT, "--calibration-end"), NOT_A_DATE),
+    Case(("clv", "fit"), "--time-unit", (*CDNOW_CLV_FIT, "--time-unit", "{}"), r"argument --time-unit: "),
+    Case(("clv", "fit"), "--date-format", _value(CDNOW_CLV_FIT, "--date-format"), r"argument --date-format: "),
+    Case(("clv", "fit"), "--sep", _value(CDNOW_CLV_FIT, "--sep"), r"argument --sep: "),
+    Case(("clv", "fit"), "--no-header", (*CDNOW_CLV_FIT, "--no-header={}"), r"--no-header: ignored explicit argument"),
+    Case(("clv", "fit"), "--out", (*CDNOW_CLV_FIT, "--out", "{}"), r"argument --out: ", "output"),
     Case(("train",), "--as-of", ("train", "--as-of", "{}"), NOT_A_DATE),
     Case(("train",), "--seed", ("train", "--as-of", AS_OF, "--seed", "{}"), r"argument --seed: "),
     Case(("train",), "--gateway", ("train", "--as-of", AS_OF, "--gateway", "{}"), r"argument --gateway: "),
