@@ -180,9 +180,9 @@ def _plan(
     restamps: dict[str, str],
 ) -> Iterator[list[LandingFile]]:
     """Decide per file (unchanged, refused, to load) and group the files to load into batches.
-    A loaded file whose size and modification time are as recorded is unchanged without being
-    read: hashing the whole landing history every day would cost more than loading the new day.
-    An unchanged file with a new modification time (copied, touched) gets it recorded."""
+    A loaded file whose FileStamp is the one recorded is unchanged without being read: hashing
+    the whole landing history every day would cost more than loading the new day. A file found
+    unchanged by its checksum under a new stamp (copied, touched) gets the new stamp recorded."""
     query = "SELECT file_path, checksum, file_stamp FROM raw.ingest_manifest"
     loaded = {rel: (checksum, stamp) for rel, checksum, stamp in con.execute(query).fetchall()}
     batch: list[LandingFile] = []
