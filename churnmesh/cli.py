@@ -7,8 +7,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from churnmesh import locking, parameters, query
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
@@ -67,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
     pipe = sub.add_parser("pipeline", help="the daily refresh flow: ingest, sqlmesh run, alerts, run summary")
-    pipe.add_argument("--as-of", type=_date, help="the day to bring the warehouse up to (default: yesterday)")
+    pipe.add_argument(
+        "--as-of",
+        type=_date,
+        help="the day to bring the warehouse up to (default: the data watermark, the last day every source "
+        "has delivered; a later day is refused)",
+    )
     fill = sub.add_parser("backfill", help="fill missing intervals, or restate models over dates, through SQLMesh")
     fill.add_argument("--start", type=_date, required=True)
     fill.add_argument("--end", type=_date, required=True)
@@ -119,6 +125,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"churnmesh {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:
+        print(f"churnmesh {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+class RunFailed(Exception):
+    """A flow that ended failed or refused; the message is the one line to print."""
+
+
+def run_flow(flow: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a Prefect flow; a failed run becomes RunFailed with its state's message, no traceback."""
+    from prefect.exceptions import FailedRun
+
+    from churnmesh.orchestration.refresh import WarehouseRefreshFailed
+
+    try:
+        return flow(*args, **kwargs)
+    except (FailedRun, WarehouseRefreshFailed) as exc:
+        raise RunFailed(str(exc)) from None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -199,7 +224,12 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     _use_prefect_home(paths)
     from churnmesh.orchestration.flows import daily_refresh
 
-    run = daily_refresh(as_of=args.as_of, data_dir=str(paths.root))
+    if not paths.landing.is_dir():
+        raise FileNotFoundError(f"no landing folder at {paths.landing}: there is nothing to ingest")
+    run = run_flow(daily_refresh, as_of=args.as_of, data_dir=str(paths.root))
+    if run["nothing_new"]:
+        print(f"nothing new: no new files, and prod is already up to date as of {run['as_of']} ({run['report']})")
+        return 0
     print_run(run, paths)
     return 0
 
@@ -213,7 +243,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
     check_models(paths, args.models)  # unknown names are refused here, before Prefect starts
-    result = backfill_flow(args.start, args.end, args.models, args.restate, str(paths.root))
+    result = run_flow(backfill_flow, args.start, args.end, args.models, args.restate, str(paths.root))
     action = "restated" if args.restate else "filled"
     print(f"{action} {args.start} to {args.end}: {len(result['evaluations'])} model batches evaluated")
     return 0
@@ -224,7 +254,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     _use_prefect_home(paths)
     from churnmesh.orchestration.flows import review_change_flow
 
-    print(review_change_flow(args.env, str(paths.root)), end="")
+    print(run_flow(review_change_flow, args.env, str(paths.root)), end="")
     return 0
 
 
@@ -239,6 +269,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def print_run(run: dict, paths: DataPaths) -> None:
     delivery = run["delivery"]
+    print(f"as of {run['as_of']}: {run['watermark']}")
     print(f"run summary: {run['report']}")
     print(
         f"alerts: {len(delivery['delivered'])} sent, {len(delivery['already_sent'])} sent before, "
@@ -257,7 +288,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         run_generate(DEMO, paths.landing)
     print(f"\ndaily refresh flow for {DEMO.end}: ingest, sqlmesh plan (first time) and run, alerts ...")
-    run = daily_refresh(as_of=DEMO.end, data_dir=str(paths.root))
+    run = run_flow(daily_refresh, as_of=DEMO.end, data_dir=str(paths.root))
     ingestion = run["ingestion"]
     print(
         f"\nthis run's files: {ingestion['files_loaded']:,} loaded, {ingestion['files_rejected']:,} rejected whole; "
@@ -271,7 +302,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if live_churn_model(paths) != trained.version:
         print(f"scoring with {trained.version} (sqlmesh plan prod with churn_model_version = {trained.version}) ...")
         build_prod(paths, DEMO.end, churn_model=trained.version)
-        run = daily_refresh(as_of=DEMO.end, data_dir=str(paths.root))  # the day's alerts and summary, scored
+        run = run_flow(daily_refresh, as_of=DEMO.end, data_dir=str(paths.root))  # the day's alerts and summary, scored
     print_risk_summary(paths.warehouse)
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     print_run(run, paths)

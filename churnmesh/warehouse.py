@@ -148,7 +148,7 @@ def count_rows(paths: DataPaths, tables: tuple[str, ...]) -> dict[str, int]:
         con.close()
 
 
-PROJECT_PARTS = ("models", "audits", "macros", "seeds", "config.yaml", "external_models.yaml")
+PROJECT_PARTS = ("models", "audits", "macros", "signals", "seeds", "config.yaml", "external_models.yaml")
 
 
 def copy_project(target: Path) -> Path:

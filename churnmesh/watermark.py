@@ -12,25 +12,32 @@ read it from here. It reads only ingestion's manifest, never the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Any, Protocol
+
+import duckdb
 
 from churnmesh.contracts import SOURCES
 
 DELIVERED_STATUSES = ("loaded", "skipped")
 DAILY_SOURCES = tuple(s.name for s in SOURCES)
 
-_DELIVERED = (
-    "status IN ({statuses}) AND file_date IS NOT NULL AND source IN ({sources})".format(
-        statuses=", ".join(f"'{s}'" for s in DELIVERED_STATUSES),
-        sources=", ".join(f"'{s}'" for s in DAILY_SOURCES),
-    )
+DELIVERED_SQL = "status IN ({statuses}) AND file_date IS NOT NULL AND source IN ({sources})".format(
+    statuses=", ".join(f"'{s}'" for s in DELIVERED_STATUSES),
+    sources=", ".join(f"'{s}'" for s in DAILY_SOURCES),
 )
 # Newest delivered day per source. Built from constants only: the signal runs it through SQLMesh's
 # engine adapter, which takes no bound parameters.
-NEWEST_BY_SOURCE_SQL = f"SELECT source, max(file_date) FROM raw.ingest_manifest WHERE {_DELIVERED} GROUP BY source"
+NEWEST_BY_SOURCE_SQL = f"SELECT source, max(file_date) FROM raw.ingest_manifest WHERE {DELIVERED_SQL} GROUP BY source"
+# The watermark in one query (NULL until every source has delivered), for the SQLMesh signal and
+# the as_of_date() macro: SQLMesh serializes what those reference, so they take text, not functions.
+WATERMARK_SQL = (
+    f"SELECT CASE WHEN count(*) = {len(DAILY_SOURCES)} THEN min(newest) END "
+    f"FROM (SELECT source, max(file_date) AS newest FROM raw.ingest_manifest WHERE {DELIVERED_SQL} GROUP BY source)"
+)
 MANIFEST_EXISTS_SQL = (
     "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = 'ingest_manifest'"
 )
@@ -86,31 +93,36 @@ def read_with(fetchall: FetchAll) -> Watermark:
     return Watermark(day, newest)
 
 
+def of_warehouse(warehouse: Path) -> Watermark:
+    """The watermark of a warehouse file, opened read-only (None when there is no warehouse yet)."""
+    if not warehouse.exists():
+        return Watermark(None, {})
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return read(con)
+    finally:
+        con.close()
+
+
 def _as_date(value: Any) -> date:
     return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 
-def clamp(day: date, fetchall: FetchAll) -> date:
+def clamp(day: date, mark: Watermark) -> date:
     """`day`, or the watermark when that is earlier (a warehouse with no watermark leaves it)."""
-    limit = read_with(fetchall).day
-    return day if limit is None or day <= limit else limit
-
-
-def interval_end_limit(day: date | None) -> date | None:
-    """The exclusive end of the last interval a model may run: the day after the watermark."""
-    return None if day is None else day + timedelta(days=1)
+    return day if mark.day is None or day <= mark.day else mark.day
 
 
 class AheadOfData(ValueError):
     """A date past the watermark: the data does not cover it yet."""
 
 
-def check_as_of(as_of: date | None, watermark: Watermark) -> date:
+def check_as_of(as_of: date | None, watermark: Watermark, what: str = "as-of date") -> date:
     """The as-of date to run for: `as_of` if the data covers it, the watermark when none is given."""
     if watermark.day is None:
         raise AheadOfData(f"no day is complete yet: {watermark.describe()}")
     if as_of is None:
         return watermark.day
     if as_of > watermark.day:
-        raise AheadOfData(f"--as-of {as_of} is past the data: {watermark.describe()}")
+        raise AheadOfData(f"{what} {as_of} is past the data: {watermark.describe()}")
     return as_of

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlglot import exp, parse_one
 from sqlmesh import macro
 from sqlmesh.core.macros import MacroEvaluator
+
+from churnmesh.watermark import MANIFEST_EXISTS_SQL, WATERMARK_SQL
 
 
 @macro()
@@ -20,16 +24,21 @@ def file_date(evaluator: MacroEvaluator, source_file: exp.Expression) -> exp.Exp
 
 @macro()
 def as_of_date(evaluator: MacroEvaluator) -> exp.Expression:
-    """The date a full (non-incremental) model describes: the day before the run's execution time.
+    """The date a full (non-incremental) model describes: the day before the run's execution time,
+    but never past the data watermark (churnmesh/watermark.py).
 
     The execution time is a parameter of every plan and run (churnmesh passes as_of + 1 day), so a
-    model never reads the clock: rerunning with the same execution time gives the same numbers.
+    model never reads the clock. A plain `sqlmesh run` takes the clock as its execution time: the
+    signal in signals/ keeps its intervals within the watermark, and this keeps what a full model
+    describes there too. Rerunning with the same execution time and data gives the same numbers.
     """
-    execution_ds = evaluator.locals.get("execution_ds")
-    day_before = exp.cast(exp.Literal.string(str(execution_ds)), exp.DataType.build("DATE")) - exp.Interval(
-        this=exp.Literal.string("1"), unit=exp.var("DAY")
-    )
-    return exp.cast(day_before, exp.DataType.build("DATE"))
+    day = date.fromisoformat(str(evaluator.locals.get("execution_ds"))) - timedelta(days=1)
+    # The warehouse is reachable only once models run; a unit test's has no manifest.
+    if evaluator.runtime_stage != "loading" and evaluator.engine_adapter.fetchall(MANIFEST_EXISTS_SQL)[0][0]:
+        limit = evaluator.engine_adapter.fetchall(WATERMARK_SQL)[0][0]
+        if limit is not None and str(limit)[:10] < day.isoformat():
+            day = date.fromisoformat(str(limit)[:10])
+    return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.build("DATE"))
 
 
 @macro()

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import duckdb
 
+from churnmesh import watermark
 from churnmesh.contracts import SOURCES
 from churnmesh.orchestration.notify import Alert
 from churnmesh.settings import business_definitions
@@ -56,29 +57,73 @@ def high_risk_transitions(con: duckdb.DuckDBPyConnection, as_of: date) -> list[A
     ]
 
 
-def stale_sources(con: duckdb.DuckDBPyConnection, as_of: date, allowance_days: int) -> list[Alert]:
-    latest = dict(
-        con.execute(
-            "SELECT source, max(file_date) FROM raw.ingest_manifest WHERE status = 'loaded' AND file_date <= ? "
-            "GROUP BY source",
-            [as_of],
-        ).fetchall()
-    )
+def freshness(con: duckdb.DuckDBPyConnection, as_of: date, allowance_days: int) -> list[Alert]:
+    """One alert per source that is late or has gaps: it holds the data watermark back by more
+    than the freshness allowance (the others delivered newer days, which no model processes until
+    it catches up), or a day within the allowance of `as_of` has no usable file from it (a file
+    rejected whole counts as missing; an older gap was reported on the days it fell in the window)."""
+    mark = watermark.read(con)
+    gaps = _delivery_gaps(con, as_of, allowance_days + 1)
     alerts = []
     for source in SOURCES:
-        newest = latest.get(source.name)
-        if newest is None or (as_of - newest).days > allowance_days:
-            seen = "no file ever" if newest is None else f"newest file {newest}"
+        problems = [*_lag_problem(mark, source.name, allowance_days), *gaps.get(source.name, [])]
+        if problems:
             alerts.append(
                 Alert(
                     as_of,
                     "freshness",
                     source.name,
-                    f"{source.name}: no new file for more than {allowance_days} day(s) ({seen})",
-                    data={"source": source.name, "newest_file_date": str(newest), "allowance_days": allowance_days},
+                    f"{source.name}: {problems[0]}",
+                    tuple(problems[1:]),
+                    {
+                        "source": source.name,
+                        "newest_file_date": str(mark.newest_by_source.get(source.name)),
+                        "watermark": str(mark.day),
+                        "problems": problems,
+                    },
                 )
             )
     return alerts
+
+
+def _lag_problem(mark: watermark.Watermark, source: str, allowance_days: int) -> list[str]:
+    newest, frontier = mark.newest_by_source.get(source), mark.frontier
+    if frontier is None:
+        return []
+    if newest is None:
+        return [f"no file ever, while other sources have delivered up to {frontier}; the data watermark waits"]
+    lag = (frontier - newest).days
+    if lag <= allowance_days:
+        return []
+    return [
+        f"newest file {newest}, {lag} days behind the newest delivery ({frontier}): it holds the data "
+        f"watermark at {mark.day}, and no model runs past it (allowance {allowance_days} day(s))"
+    ]
+
+
+def _delivery_gaps(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int) -> dict[str, list[str]]:
+    """Per source, the days of the window ending on `as_of` without a usable file, between its first
+    and its newest (days after its newest are lag, not gaps)."""
+    rows = con.execute(
+        f"""
+        WITH days AS (
+            SELECT CAST(d AS DATE) AS day FROM range(CAST(? AS DATE), CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
+        ), sources AS (
+            SELECT source, min(file_date) AS first_day, max(file_date) AS last_day FROM raw.ingest_manifest
+            WHERE {watermark.DELIVERED_SQL} GROUP BY source
+        )
+        SELECT s.source, list(d.day ORDER BY d.day)
+        FROM sources AS s JOIN days AS d ON d.day BETWEEN s.first_day AND s.last_day
+        WHERE NOT EXISTS (
+            SELECT 1 FROM raw.ingest_manifest AS m
+            WHERE m.source = s.source AND m.file_date = d.day AND {watermark.DELIVERED_SQL}
+        )
+        GROUP BY s.source
+        """,
+        [as_of - timedelta(days=window_days - 1), as_of],
+    ).fetchall()
+    window = f"of the {window_days} days to {as_of}"
+    return {source: [f"no usable file for {', '.join(map(str, days))} ({len(days)} {window})"] for source, days in rows}
 
 
 def volume_anomalies(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert]:
@@ -146,7 +191,7 @@ def late_rows(con: duckdb.DuckDBPyConnection, as_of: date, lookback_days: int) -
 def data_alerts(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert]:
     definitions = business_definitions()
     return [
-        *stale_sources(con, as_of, int(definitions["freshness_allowance_days"])),
+        *freshness(con, as_of, int(definitions["freshness_allowance_days"])),
         *volume_anomalies(con, as_of),
         *late_rows(con, as_of, int(definitions["late_data_lookback_days"])),
     ]

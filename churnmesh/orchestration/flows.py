@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
+from prefect.runtime import flow_run as current_flow_run
+from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
-from churnmesh import locking, parameters
+from churnmesh import locking, parameters, watermark
 from churnmesh.faults import crash_point
 from churnmesh.ingestion import ingest
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
@@ -32,9 +34,17 @@ from churnmesh.settings import DataPaths
 WAREHOUSE_LIMIT = "churnmesh-warehouse"
 
 
-def yesterday() -> date:
-    """The default as-of date of a scheduled run: the last complete day."""
-    return date.today() - timedelta(days=1)
+def default_as_of(paths: DataPaths, given: date | None, what: str = "as-of date") -> date:
+    """The as-of date of a flow: the one given, if the data covers it; else the data watermark.
+    Raises AheadOfData (one line naming the watermark and the newest files) otherwise."""
+    return watermark.check_as_of(given, watermark.of_warehouse(paths.warehouse), what)
+
+
+def _refused(exc: Exception) -> State:
+    """A run that stops before it changes anything: a failed state with a one-line message, not a
+    traceback (Prefect shows it as the run's state message; the CLI prints it)."""
+    get_run_logger().error("%s", exc)
+    return Failed(message=str(exc))
 
 
 @task(name="ingest-new-files", retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=10))
@@ -111,6 +121,12 @@ def send_notifications(paths: DataPaths, alerts: list[Alert]) -> dict[str, list[
     return asdict(report)
 
 
+def summary_path(paths: DataPaths, as_of: date, run_name: str) -> Path:
+    """Each run keeps its own summary: the as-of date and the flow run's name are in the file name."""
+    safe_name = "".join(c if c.isalnum() or c in "-_" else "-" for c in run_name)[:80] or "run"
+    return paths.outputs / f"daily_refresh_{as_of.isoformat()}_{safe_name}.md"
+
+
 @task(name="publish-summary")
 def publish_summary(paths: DataPaths, as_of: date, run: dict[str, object]) -> str:
     con = duckdb.connect(str(paths.warehouse), read_only=True)
@@ -122,7 +138,7 @@ def publish_summary(paths: DataPaths, as_of: date, run: dict[str, object]) -> st
     create_markdown_artifact(key="daily-refresh-summary", markdown=markdown, description=f"Daily refresh {as_of}")
     if top:
         create_table_artifact(key="top-revenue-at-risk", table=top, description=f"Top 20 by revenue at risk, {as_of}")
-    report = paths.outputs / f"daily_refresh_{as_of.isoformat()}.md"
+    report = summary_path(paths, as_of, str(run.get("run_name") or "run"))
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(markdown)
     return str(report)
@@ -148,28 +164,50 @@ def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
     given = getattr(flow_run, "parameters", {}) or {}
     name = getattr(flow, "name", "flow")
     try:
-        as_of = parameters.optional_date(given.get("as_of"), "as_of") or yesterday()
         paths = parameters.data_dir(given.get("data_dir"))
+        start = parameters.optional_date(given.get("start"), "start")
+        end = parameters.optional_date(given.get("end"), "end")
+        as_of = _alert_date(paths, end or parameters.optional_date(given.get("as_of"), "as_of"), flow_run)
     except parameters.InvalidParameter as exc:
         # Refused parameters: nothing ran, and there is no trusted folder to write an alert to.
         logging.getLogger("churnmesh.flows").warning("%s refused its parameters: %s", name, exc)
         return
     outcome = getattr(getattr(state, "type", None), "value", "FAILED").lower()
-    alert = Alert(as_of, "run_failed", name, f"{name} for {as_of} {outcome}: {getattr(state, 'message', '')}")
+    period = f"{start} to {end}" if start and end else str(as_of)
+    alert = Alert(as_of, "run_failed", name, f"{name} for {period} {outcome}: {getattr(state, 'message', '')}")
     deliver([alert], configured_channel(paths), Ledger(notifications_dir(paths) / "ledger.jsonl"))
 
 
+def _alert_date(paths: DataPaths, given: date | None, flow_run: object) -> date:
+    """The day a failure alert is filed under: the given as-of date, else the data watermark, else
+    (no data at all) the day the run was scheduled for."""
+    if given is not None:
+        return given
+    mark = watermark.of_warehouse(paths.warehouse).day
+    if mark is not None:
+        return mark
+    expected = getattr(flow_run, "expected_start_time", None)
+    return expected.date() if expected is not None else date.min
+
+
 @flow(name="daily-refresh", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
-def daily_refresh(as_of: date | None = None, data_dir: str | None = None, project: str | None = None) -> dict:
-    """Ingest new landing files, run SQLMesh up to `as_of` (prod plan first on an empty warehouse),
-    stop on a blocking audit failure, send the day's alerts once, and publish the run summary."""
-    as_of = parameters.optional_date(as_of, "as_of") or yesterday()
+def daily_refresh(as_of: date | None = None, data_dir: str | None = None, project: str | None = None) -> dict | State:
+    """Ingest new landing files, run SQLMesh up to `as_of` (default: the data watermark; a date past
+    it is refused), stop on a blocking audit failure, send the day's alerts once, and publish the
+    run summary. Prod's plan is applied first on an empty warehouse."""
+    requested = parameters.optional_date(as_of, "as_of")
     paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
+    if not paths.landing.is_dir():
+        return _refused(FileNotFoundError(f"no landing folder at {paths.landing}: there is nothing to ingest"))
     # The file lock spans the whole run: the alert ledger and the summary are shared state too.
     with locking.writer_lock(paths, "daily-refresh flow"):
         with concurrency(WAREHOUSE_LIMIT, occupy=1):
             ingestion = ingest_new_files(paths)
             crash_point("flow.after_ingest")
+            try:
+                as_of = default_as_of(paths, requested)
+            except watermark.AheadOfData as exc:
+                return _refused(exc)
             try:
                 refresh = run_warehouse(paths, as_of, project_root)
             except WarehouseRefreshFailed as failure:
@@ -178,9 +216,23 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
             crash_point("flow.after_warehouse")
             alerts = collect_alerts(paths, as_of)
         delivery = send_notifications(paths, alerts)
-        run = {"ingestion": ingestion, "refresh": refresh, "alerts": [a.title for a in alerts], "delivery": delivery}
+        run = {
+            "as_of": as_of.isoformat(),
+            "watermark": watermark.of_warehouse(paths.warehouse).describe(),
+            "run_name": current_flow_run.name or "run",
+            "nothing_new": _nothing_new(ingestion, refresh),
+            "ingestion": ingestion,
+            "refresh": refresh,
+            "alerts": [a.title for a in alerts],
+            "delivery": delivery,
+        }
         run["report"] = publish_summary(paths, as_of, run)
     return run
+
+
+def _nothing_new(ingestion: dict[str, object], refresh: dict[str, object]) -> bool:
+    """No new file and no model batch to run: prod was already at the as-of date."""
+    return not ingestion["files_loaded"] and not refresh["planned_prod"] and not refresh["evaluations"]
 
 
 @flow(name="backfill", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
@@ -191,12 +243,17 @@ def backfill_flow(
     restate: bool = False,
     data_dir: str | None = None,
     project: str | None = None,
-) -> dict:
+) -> dict | State:
     """Missing intervals from start to end through SQLMesh, or (restate) a recomputation of the
-    given models and everything downstream over those dates."""
+    given models and everything downstream over those dates. An end past the data watermark is
+    refused."""
     start, end = parameters.iso_date(start, "start"), parameters.iso_date(end, "end")
     models, restate = parameters.model_names(models, "models"), parameters.flag(restate, "restate")
     paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
+    try:
+        default_as_of(paths, end, "backfill end")
+    except watermark.AheadOfData as exc:
+        return _refused(exc)
     with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "backfill flow"):
         result = backfill(paths, start, end, models, restate, project_root)
     publish_evaluations(result.evaluations, end)
@@ -217,10 +274,13 @@ def review_change_flow(environment: str = "dev", data_dir: str | None = None, pr
 
 
 @flow(name="train-churn-model", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
-def train_churn_model(as_of: date | None = None, data_dir: str | None = None) -> dict:
+def train_churn_model(as_of: date | None = None, data_dir: str | None = None) -> dict | State:
     """Train a churn model version on outcomes up to `as_of`; switching prod to it is a reviewed plan."""
-    as_of = parameters.optional_date(as_of, "as_of") or yesterday()
     paths = parameters.data_dir(data_dir)
+    try:
+        as_of = default_as_of(paths, parameters.optional_date(as_of, "as_of"))
+    except watermark.AheadOfData as exc:
+        return _refused(exc)
     with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "train-churn-model flow"):
         trained = train_from_warehouse(paths, as_of)
     create_markdown_artifact(
@@ -230,10 +290,13 @@ def train_churn_model(as_of: date | None = None, data_dir: str | None = None) ->
 
 
 @flow(name="run-audits", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
-def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> bool:
+def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> bool | State:
     """Every audit against the prod tables; fails the run (and alerts) when one fails."""
-    as_of = parameters.optional_date(as_of, "as_of") or yesterday()
     paths = parameters.data_dir(data_dir)
+    try:
+        as_of = default_as_of(paths, parameters.optional_date(as_of, "as_of"))
+    except watermark.AheadOfData as exc:
+        return _refused(exc)
     # Audits only read, but through SQLMesh, which opens the warehouse and its state for writing.
     with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "run-audits flow"):
         passed = run_audits(paths, as_of)

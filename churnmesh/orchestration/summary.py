@@ -40,6 +40,9 @@ def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict)
     lines = [
         f"# Daily refresh for {as_of}",
         "",
+        f"- run: {run.get('run_name', 'run')}",
+        f"- {run.get('watermark', 'data watermark unknown')}",
+        "",
         "## Ingestion",
         f"- files: {ingestion['files_loaded']} loaded, {ingestion['files_rejected']} rejected whole, "
         f"{ingestion['files_skipped']} re-deliveries skipped, {len(ingestion['files_refused'])} refused",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pandas as pd
 
@@ -51,11 +51,10 @@ def predict_customer_clv(
     fetch: Fetch,
     orders_table: str,
     features_table: str,
-    execution_time: datetime,
+    as_of: date,
     horizon_days: int,
     discount_rate: float,
 ) -> pd.DataFrame:
-    as_of = execution_time.date() - timedelta(days=1)  # the as_of_date() macro's rule
     customers = fetch(f"SELECT customer_id, mrr_usd FROM {features_table} ORDER BY customer_id")
     crash_point("scoring.clv")
     return clv_predictions(fetch, orders_table, customers, as_of, int(horizon_days), float(discount_rate))

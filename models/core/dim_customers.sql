@@ -1,5 +1,6 @@
 MODEL (
   name core.dim_customers,
+  signals [data_complete()],
   kind FULL,
   grain customer_version_key,
   description 'Customers as a slowly changing dimension (type 2): one row per version of the profile known by the as-of date. A version is valid from valid_from (inclusive) to valid_to (exclusive; null while current). Built from the exported version history, so a backfill reproduces what was known then.',

@@ -1,5 +1,6 @@
 MODEL (
   name core.dim_date,
+  signals [data_complete()],
   kind FULL,
   grain date_day,
   description 'One row per calendar day from the earliest signup to the as-of date.',

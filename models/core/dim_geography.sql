@@ -1,5 +1,6 @@
 MODEL (
   name core.dim_geography,
+  signals [data_complete()],
   kind FULL,
   grain (city, country_code),
   description 'Cities with country and sales region: the reference list plus any city seen in customer profiles or orders (region "Unknown" until added to seeds/regions.csv).',

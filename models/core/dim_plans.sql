@@ -1,5 +1,6 @@
 MODEL (
   name core.dim_plans,
+  signals [data_complete()],
   kind FULL,
   grain plan_id,
   description 'Subscription plans with price and the price normalised to 30 days (monthly recurring revenue per subscriber).',

@@ -1,5 +1,6 @@
 MODEL (
   name core.dim_products,
+  signals [data_complete()],
   kind FULL,
   grain product_id,
   description 'Products with category, list price, unit cost and unit margin.',

@@ -1,5 +1,6 @@
 MODEL (
   name core.fct_loyalty,
+  signals [data_complete()],
   kind FULL,
   grain (customer_id, snapshot_date),
   description 'Loyalty balance snapshots up to the as-of date, with how long each balance held.',

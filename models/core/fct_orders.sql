@@ -1,5 +1,6 @@
 MODEL (
   name core.fct_orders,
+  signals [data_complete()],
   kind INCREMENTAL_BY_TIME_RANGE (
     time_column order_date,
     lookback @late_data_lookback_days -- late rows within the lookback are picked up by the next run

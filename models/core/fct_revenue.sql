@@ -1,5 +1,6 @@
 MODEL (
   name core.fct_revenue,
+  signals [data_complete()],
   kind FULL,
   grain (revenue_event_id),
   description 'Every revenue event up to the as-of date as a signed amount: purchases (+), refunds (-) and subscription charges (+, at the start of a subscription and at each renewal or resumption).',

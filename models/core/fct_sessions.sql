@@ -1,5 +1,6 @@
 MODEL (
   name core.fct_sessions,
+  signals [data_complete()],
   kind INCREMENTAL_BY_TIME_RANGE (
     time_column session_date,
     lookback @late_data_lookback_days

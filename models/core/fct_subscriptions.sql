@@ -1,5 +1,6 @@
 MODEL (
   name core.fct_subscriptions,
+  signals [data_complete()],
   kind FULL,
   grain subscription_id,
   description 'Subscriptions as they stood on the as-of date (their latest version exported by then), with plan price and monthly recurring revenue.',

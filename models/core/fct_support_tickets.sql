@@ -1,5 +1,6 @@
 MODEL (
   name core.fct_support_tickets,
+  signals [data_complete()],
   kind FULL,
   grain ticket_id,
   description 'Support tickets known by the as-of date, as they stood on that date (their latest version exported by then): a ticket closed later is still open or pending here.',

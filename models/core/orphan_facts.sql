@@ -1,5 +1,6 @@
 MODEL (
   name core.orphan_facts,
+  signals [data_complete()],
   kind FULL,
   grain (source, record_id, customer_id),
   description 'Rows loaded into raw whose customer has no profile (yet) by the as-of date. They are kept out of the facts and listed here, so nothing disappears: a late customer file brings them in on the next run.',

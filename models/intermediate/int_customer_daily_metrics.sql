@@ -1,5 +1,6 @@
 MODEL (
   name intermediate.int_customer_daily_metrics,
+  signals [data_complete()],
   kind INCREMENTAL_BY_TIME_RANGE (
     time_column activity_date,
     lookback @late_data_lookback_days -- late rows within the lookback are absorbed by the next run

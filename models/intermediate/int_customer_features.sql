@@ -1,5 +1,6 @@
 MODEL (
   name intermediate.int_customer_features,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'Customer features as of the as-of date, one row per customer signed up by then. Windows are calendar windows ending on the as-of date: "30d" is the as-of date and the 29 days before it.',

@@ -1,5 +1,6 @@
 MODEL (
   name intermediate.int_customer_lifecycle,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'Lifecycle stage and rule-based churn risk per customer as of the as-of date. Inactive means no purchase and no session (visit). Stages, with the thresholds of config.yaml: onboarding within onboarding_days of signup; churned after churn_inactive_days inactive and with no active subscription; dormant after dormant_inactive_days without a purchase; otherwise active. The risk score (0-100) adds points for days without a purchase (up to 20) and days inactive (up to 20), falling spend (15) and sessions (10), low-CSAT tickets (10 each, up to 20), auto-renew off (15) and a cancelled plan (15); churned customers score 100. Levels: high from risk_high_threshold, medium from risk_medium_threshold. This score is the baseline every churn model is compared with.',

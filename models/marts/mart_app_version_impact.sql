@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_app_version_impact,
+  signals [data_complete()],
   kind FULL,
   grain app_version,
   description 'Per app version, as of the as-of date: its users (customers with a session on it), the tickets opened from it, tickets per 100 users, the churned share of its users, and the same rate over the three versions before it (the trailing baseline). A version whose ticket rate is more than twice its baseline is flagged as a spike.',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_category_ltv,
+  signals [data_complete()],
   kind FULL,
   grain favourite_category,
   description 'Lifetime value and purchase frequency of customers grouped by their favourite category, as of the as-of date (customers with at least one purchase).',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_churn_risk,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'Churn risk per customer as of the as-of date: the trained model''s churn probability (within churn_horizon_days), level and reasons, with revenue at risk = churn probability x predicted CLV over clv_horizon_days. The rule-based score and its revenue proxy (net revenue of the last 90 days annualised plus twelve months of subscription revenue, x score / 100) stay alongside as the baseline. Model columns are null while no churn model is live (churn_model_version none).',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_churn_risk_transitions,
+  signals [data_complete()],
   kind VIEW,
   grain (customer_id, as_of_date),
   description 'Changes of churn risk level between consecutive scored as-of dates of a customer (from the score history in scoring.churn_scores). A customer''s first score is not a transition.',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_churn_support_analysis,
+  signals [data_complete()],
   kind FULL,
   grain (dimension, bucket),
   description 'Churn against support experience, as of the as-of date: for each dimension (tickets in the last 90 days, average resolution time, average CSAT, most frequent issue type) and each of its buckets, the customers, how many are churned or at high risk, and the rates. Customers past onboarding only.',

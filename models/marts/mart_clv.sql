@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_clv,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'Historical customer lifetime value per customer as of the as-of date, with tenure, average order value and purchase frequency. Predicted CLV over clv_horizon_days (discounted at clv_annual_discount_rate) from scoring.clv_predictions: BG/NBD + Gamma-Gamma for orders plus subscription revenue.',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_customer_360,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'One wide row per customer as of the as-of date: profile (no personal data: an age band instead of the date of birth, no names or contact details), RFM segment and value tier, lifetime and recent activity, subscription, loyalty, lifecycle, rule-based risk, the churn model''s probability, level and reasons, predicted CLV, revenue at risk and campaign eligibility. Campaign flags: retention = dormant or high risk and not churned; onboarding = in onboarding with no purchase yet; premium = top loyalty tiers or premium plan, low risk.',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_customer_segments,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'RFM scores and segment per customer as of the as-of date, with lifecycle, value tier, plan, region and favourite category. R, F and M are quintiles (5 = best) among customers with a purchase; customers without one score 0 and are "no purchase yet". Value tier: top 20% of lifetime value high, next 30% medium, the rest low.',

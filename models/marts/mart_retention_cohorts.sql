@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_retention_cohorts,
+  signals [data_complete()],
   kind FULL,
   grain (cohort_month, months_since_acquisition),
   description 'Signup-month cohorts (from the history_start variable on) by months since acquisition, up to the as-of month. A customer is retained in a month when they have revenue that month (a purchase or a subscription charge). Revenue retention is the cohort''s net revenue in the month over its revenue in its first month.',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_revenue_at_risk_by_segment,
+  signals [data_complete()],
   kind FULL,
   grain (rfm_segment, value_tier, churn_risk_level),
   description 'Revenue at risk (churn probability x predicted CLV) by RFM segment, value tier and churn risk level, as of the as-of date. Customers already churned are left out: their revenue is lost, not at risk. churn_risk_level is unscored while no churn model is live.',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_ticket_analytics,
+  signals [data_complete()],
   kind FULL,
   grain ticket_id,
   description 'One row per support ticket opened by the as-of date, with customer region, product category, root cause severity, and resolution and satisfaction classes.',

@@ -1,5 +1,6 @@
 MODEL (
   name marts.mart_top_root_causes,
+  signals [data_complete()],
   kind FULL,
   grain (period_type, period_start, root_cause, product_category),
   description 'Tickets by period (month and quarter of opening) x root cause x product category: volume, share of the period, share still open, resolution time mean and median, satisfaction rate. "Top 5 root causes last month by category" is one query: filter period_type = ''month'' and period_start, order by tickets.',

@@ -1,5 +1,6 @@
 MODEL (
   name metrics.metric_avg_transaction_value,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'Purchase amount statistics per customer with at least one purchase by the as-of date: mean, standard deviation, min, max, median and a consistency class from the coefficient of variation (consistent < 0.5 <= variable < 1 <= erratic; single purchase: single_purchase).',

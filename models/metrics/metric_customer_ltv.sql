@@ -1,5 +1,6 @@
 MODEL (
   name metrics.metric_customer_ltv,
+  signals [data_complete()],
   kind FULL,
   grain customer_id,
   description 'Historical customer lifetime value as of the as-of date: all signed revenue events (purchases, refunds, subscription charges) per customer. The one definition of historical LTV; marts read it from here.',

@@ -1,5 +1,6 @@
 MODEL (
   name metrics.metric_mom_spend_change,
+  signals [data_complete()],
   kind FULL,
   grain (customer_id, month_start),
   description 'Net spend per customer and calendar month (purchases minus refunds), the prior month, and the change, for every month up to the as-of month in which the customer spent in that month or the one before. The as-of month may be partial (is_partial_month).',

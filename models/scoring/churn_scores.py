@@ -20,6 +20,7 @@ from churnmesh.scoring.scores import SCORE_COLUMNS
         # the history it would delete.
         "disable_restatement": True,
     },
+    signals=["data_complete"],
     grain=["customer_id", "as_of_date"],
     columns=SCORE_COLUMNS,
     description=(

@@ -1,7 +1,7 @@
 """Predicted customer lifetime value over the horizon (BG/NBD + Gamma-Gamma, plus subscriptions)."""
 
 import typing as t
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlglot.expressions import to_column
@@ -13,6 +13,7 @@ from churnmesh.scoring.scores import CLV_COLUMNS
 @model(
     "scoring.clv_predictions",
     kind="FULL",
+    signals=["data_complete"],
     grain=["customer_id"],
     columns=CLV_COLUMNS,
     description=(
@@ -42,13 +43,18 @@ def execute(
     context: ExecutionContext, start: datetime, end: datetime, execution_time: datetime, **kwargs: t.Any
 ) -> pd.DataFrame:
     # Imported here so that SQLMesh records the model, not the package's source, in its snapshot.
+    from churnmesh import watermark
     from churnmesh.scoring.warehouse_models import predict_customer_clv
+
+    # The as_of_date() macro's rule: the day before the execution time, within the watermark.
+    mark = watermark.read_with(context.engine_adapter.fetchall)
+    as_of = watermark.clamp(execution_time.date() - timedelta(days=1), mark)
 
     return predict_customer_clv(
         fetch=context.fetchdf,
         orders_table=context.resolve_table("core.fct_orders"),
         features_table=context.resolve_table("intermediate.int_customer_features"),
-        execution_time=execution_time,
+        as_of=as_of,
         horizon_days=context.var("clv_horizon_days"),
         discount_rate=context.var("clv_annual_discount_rate"),
     )

@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_customers,
+  signals [data_complete()],
   kind VIEW,
   grain (customer_id, exported_on),
   description 'Customer profile versions as exported: one row per customer and export date. A move or an opt-out re-appears as a new version.',

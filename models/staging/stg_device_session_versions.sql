@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_device_session_versions,
+  signals [data_complete()],
   kind VIEW,
   grain (session_id, _source_file, _row_number),
   description 'Every loaded version of every session, before staging.stg_device_sessions keeps the latest of each session. Incremental models read it to find the sessions of their interval without deduplicating the whole history.',

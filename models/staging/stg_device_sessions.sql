@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_device_sessions,
+  signals [data_complete()],
   kind VIEW,
   grain session_id,
   description 'App and web sessions, one row per session.',

@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_financial_profiles,
+  signals [data_complete()],
   kind VIEW,
   grain (customer_id, effective_date),
   description 'Financial profile versions: income and credit score, one row per customer and effective date.',

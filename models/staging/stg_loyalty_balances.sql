@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_loyalty_balances,
+  signals [data_complete()],
   kind VIEW,
   grain (customer_id, snapshot_date),
   description 'Loyalty point balance and tier, one row per customer on each day the balance changed.',

@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_order_versions,
+  signals [data_complete()],
   kind VIEW,
   grain (order_id, _source_file, _row_number),
   description 'Every loaded version of every order line, before staging.stg_orders keeps the latest of each order. Incremental models read it to find the orders of their interval without deduplicating the whole history.',

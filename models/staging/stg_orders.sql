@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_orders,
+  signals [data_complete()],
   kind VIEW,
   grain order_id,
   description 'Order lines, purchases and refunds, one row per order (the latest export of each).',

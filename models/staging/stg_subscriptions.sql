@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_subscriptions,
+  signals [data_complete()],
   kind VIEW,
   grain (subscription_id, exported_on),
   description 'Subscription versions: one row per subscription and export date (creation, renewal, pause, auto-renew change, cancellation).',

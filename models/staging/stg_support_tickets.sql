@@ -1,5 +1,6 @@
 MODEL (
   name staging.stg_support_tickets,
+  signals [data_complete()],
   kind VIEW,
   grain (ticket_id, exported_on),
   description 'Support ticket versions: one row per ticket and export date (a ticket is exported when opened and again, as a new version, when closed).',
