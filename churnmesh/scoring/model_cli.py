@@ -10,7 +10,7 @@ from churnmesh import locking, parameters
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import DataPaths, data_paths
-from churnmesh.warehouse import execution_time, live_churn_model, sqlmesh_context
+from churnmesh.warehouse import live_churn_model, plan_environment, sqlmesh_context
 
 CHURN_MARTS = ("marts.mart_churn_risk", "marts.mart_customer_360", "marts.mart_clv")
 
@@ -110,8 +110,9 @@ def _use(paths: DataPaths, version: str, environment: str, as_of: date) -> int:
             listed = ", ".join(known) or "none"
             raise ValueError(f"no trained churn model {version} in {artifacts.models_dir(paths)} (known: {listed})")
         artifacts.load(paths, version)  # fail before planning if the artifact is unreadable
+    switching = version != live_churn_model(paths, environment=environment)
     with sqlmesh_context(paths, churn_model=version) as context:
-        context.plan(environment, execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
+        plan_environment(context, environment, as_of, rescore=switching)
         # table_diff logs every statement it runs; the summary below is what a reviewer needs.
         logging.getLogger("sqlmesh.core.engine_adapter.base").setLevel(logging.ERROR)
         if environment != "prod":

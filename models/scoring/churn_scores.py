@@ -8,6 +8,7 @@ from sqlglot.expressions import to_column
 from sqlmesh import ExecutionContext, model
 from sqlmesh.core.model.kind import ModelKindName
 
+from churnmesh.scoring.point_in_time import POINT_IN_TIME_INPUTS
 from churnmesh.scoring.scores import SCORE_COLUMNS
 
 
@@ -16,19 +17,24 @@ from churnmesh.scoring.scores import SCORE_COLUMNS
     kind={
         "name": ModelKindName.INCREMENTAL_BY_TIME_RANGE,
         "time_column": "as_of_date",
-        # Days are scored from the current features only, so a restatement could not recompute
-        # the history it would delete.
-        "disable_restatement": True,
+        # Every change (a new live model, new thresholds) applies from the next day on: the scores
+        # already given stay as they were given, in the same table, and no plan rescores history.
+        "forward_only": True,
     },
     signals=["data_complete"],
+    # Each day is scored from the features as of that day, rendered from these models' tables.
+    depends_on=list(POINT_IN_TIME_INPUTS),
     grain=["customer_id", "as_of_date"],
     columns=SCORE_COLUMNS,
     description=(
         "Churn probability within churn_horizon_days (config.yaml) for every customer, from the trained "
         "churn model named by the churn_model_version variable, with the risk level of the same thresholds "
         "as the rule-based score (probability x 100) and the top reasons in words. Customers already "
-        "churned count as lost (probability 1). Each run adds the scores of its as-of date, so level "
-        "transitions can be found; with churn_model_version 'none' nothing is scored."
+        "churned count as lost (probability 1). Every day of a run's interval is scored from the features as "
+        "of that day (point in time), so a backfill scores every day and a restatement recomputes its days; a "
+        "day is scored by the live model once it was trained by then, else by the version that scored it before. "
+        "Forward-only: a change applies from the next day, history stays. With churn_model_version 'none' "
+        "no new day is scored."
     ),
     column_descriptions={
         "customer_id": "Customer key (C + 7 digits)",
@@ -56,12 +62,18 @@ def execute(
     context: ExecutionContext, start: datetime, end: datetime, execution_time: datetime, **kwargs: t.Any
 ) -> t.Iterator[pd.DataFrame]:
     # Imported here so that SQLMesh records the model, not the package's source, in its snapshot.
-    from churnmesh.scoring.warehouse_models import score_churn
+    from churnmesh.scoring.point_in_time import execution_renderer
+    from churnmesh.scoring.warehouse_models import ScoringInputs, score_churn
 
-    frame = score_churn(
+    inputs = ScoringInputs(
         fetch=context.fetchdf,
+        render=execution_renderer(context),
         features_table=context.resolve_table("intermediate.int_customer_features"),
         lifecycle_table=context.resolve_table("intermediate.int_customer_lifecycle"),
+        scores_table=context.resolve_table("scoring.churn_scores"),
+    )
+    frame = score_churn(
+        inputs,
         first_day=start.date(),
         last_day=end.date(),
         version=context.var("churn_model_version"),
