@@ -51,3 +51,10 @@ def latest_version(evaluator: MacroEvaluator, *keys: exp.Expression) -> exp.Expr
         f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY _source_file DESC, _row_number DESC) = 1",
         dialect="duckdb",
     )
+
+
+@macro()
+def data_watermark(evaluator: MacroEvaluator) -> exp.Expression:
+    """The data watermark as a scalar subquery on ingestion's manifest (NULL until every source
+    has delivered), for audits that check no row is dated past the data."""
+    return exp.paren(parse_one(WATERMARK_SQL, dialect="duckdb"))

@@ -20,9 +20,9 @@ from churnmesh.contracts import SOURCES
 from churnmesh.ingestion import ingest
 from churnmesh.orchestration.alerts import freshness
 from churnmesh.orchestration.flows import backfill_flow, daily_refresh
-from churnmesh.orchestration.operations import model_intervals
-from churnmesh.settings import PROJECT_ROOT
-from churnmesh.warehouse import CHURN_MODEL_ENV
+from churnmesh.orchestration.operations import model_intervals, run_audits
+from churnmesh.settings import PROJECT_ROOT, DataPaths
+from churnmesh.warehouse import CHURN_MODEL_ENV, execution_time, sqlmesh_context
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
 from tests.helpers import fingerprint, query
 
@@ -177,3 +177,50 @@ def test_the_pipeline_command_ends_in_one_line_when_there_is_nothing_to_do(tmp_p
     assert "Traceback" not in empty.stderr and "Traceback" not in empty.stdout
     expected = "churnmesh pipeline: no day is complete yet: data watermark none (not every source has delivered a file)"
     assert any(line.startswith(expected) for line in empty.stderr.splitlines()), empty.stderr[-2000:]
+
+
+def _tamper(paths: DataPaths, model: str, statement: str) -> None:
+    """Change a prod table behind SQLMesh's back, as a wrong run or a hand edit would."""
+    with sqlmesh_context(paths) as context:
+        table = context.table_name(model, "prod")
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        con.execute(statement.format(table=table))
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("model", "statement", "audited_day"),
+    [
+        # A live model, and a mart whose customers have no score for its day.
+        (
+            "marts.mart_churn_risk",
+            "UPDATE {table} SET churn_probability = NULL WHERE customer_id IN "
+            "(SELECT customer_id FROM {table} LIMIT 3)",
+            SCORED_AS_OF,
+        ),
+        # A mart that describes another day than the rest.
+        ("marts.mart_clv", "UPDATE {table} SET as_of_date = as_of_date - 1", SCORED_AS_OF),
+        # Scores dated past the data.
+        (
+            "scoring.churn_scores",
+            "INSERT INTO {table} SELECT * REPLACE (as_of_date + 30 AS as_of_date) FROM {table} LIMIT 1",
+            SCORED_AS_OF + timedelta(days=30),  # an incremental model is audited over its interval
+        ),
+    ],
+    ids=["unscored", "as-of-disagrees", "past-the-watermark"],
+)
+def test_the_audits_fail_on_a_wrong_prod(
+    scored_base: Scored, tmp_path: Path, model: str, statement: str, audited_day: date
+) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    assert _audit(scored.paths, model, audited_day)
+    _tamper(scored.paths, model, statement)
+    assert not _audit(scored.paths, model, audited_day)
+    assert not run_audits(scored.paths, SCORED_AS_OF) or audited_day != SCORED_AS_OF
+
+
+def _audit(paths: DataPaths, model: str, day: date) -> bool:
+    with sqlmesh_context(paths) as context:
+        return bool(context.audit(day, day, models=iter([model]), execution_time=execution_time(day)))

@@ -42,6 +42,7 @@ MODEL (
     points_balance = 'Loyalty points balance'
   ),
   audits (
+    as_of_is_the_runs_day,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, as_of_date, tenure_days, frequency, days_inactive)),
     value_not_negative(column := tenure_days)

@@ -13,6 +13,7 @@ MODEL (
     as_of_date = 'The date the row describes (the day before the run''s execution time)'
   ),
   audits (
+    as_of_is_the_runs_day,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, lifecycle_stage, risk_score, risk_level)),
     accepted_values(column := lifecycle_stage, is_in := ('onboarding', 'active', 'dormant', 'churned')),

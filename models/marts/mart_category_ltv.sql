@@ -15,6 +15,7 @@ MODEL (
     avg_order_value_usd = 'Mean purchase amount in USD'
   ),
   audits (
+    as_of_is_the_runs_day,
     no_pii_columns,
     unique_values(columns := (favourite_category)),
     not_null(columns := (favourite_category, customers, avg_ltv_usd))

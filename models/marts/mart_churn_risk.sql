@@ -25,6 +25,8 @@ MODEL (
     rule_revenue_at_risk_usd = 'annual_value_usd x risk_score / 100: the rule-based proxy for revenue at risk'
   ),
   audits (
+    as_of_is_the_runs_day,
+    scored_when_a_model_is_live,
     no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, risk_score, risk_level, rule_revenue_at_risk_usd, predicted_clv_usd)),

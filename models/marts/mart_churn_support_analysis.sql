@@ -14,6 +14,7 @@ MODEL (
     churned_customers = 'Customers in the churned lifecycle stage'
   ),
   audits (
+    as_of_is_the_runs_day,
     no_pii_columns,
     unique_combination_of_columns(columns := (dimension, bucket)),
     not_null(columns := (dimension, bucket, customers, churn_rate)),

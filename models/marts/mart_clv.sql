@@ -30,6 +30,7 @@ MODEL (
     model_version = 'The churn model version that produced the score'
   ),
   audits (
+    as_of_is_the_runs_day,
     no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, historical_clv_usd, tenure_days, predicted_clv_usd)),

@@ -50,6 +50,8 @@ MODEL (
     eligible_premium_campaign = 'Gold or platinum loyalty tier or premium plan, and low risk'
   ),
   audits (
+    as_of_is_the_runs_day,
+    scored_when_a_model_is_live,
     no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, lifecycle_stage, risk_level, age_band)),

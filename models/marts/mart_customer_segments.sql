@@ -21,6 +21,7 @@ MODEL (
     favourite_category = 'Category with the highest net spend ever (ties: alphabetical)'
   ),
   audits (
+    as_of_is_the_runs_day,
     no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, rfm_segment, value_tier, lifecycle_stage)),

@@ -16,6 +16,7 @@ MODEL (
     share_of_revenue_at_risk = 'The group''s share of all revenue at risk'
   ),
   audits (
+    as_of_is_the_runs_day,
     no_pii_columns,
     unique_combination_of_columns(columns := (rfm_segment, value_tier, churn_risk_level)),
     not_null(columns := (rfm_segment, value_tier, churn_risk_level, customers))

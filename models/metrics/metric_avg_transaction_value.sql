@@ -17,6 +17,7 @@ MODEL (
     median_usd = 'Median purchase amount'
   ),
   audits (
+    as_of_is_the_runs_day,
     no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, purchases, mean_usd, consistency)),

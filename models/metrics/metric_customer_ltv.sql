@@ -15,6 +15,7 @@ MODEL (
     last_purchase_date = 'Day of the last purchase; null if none'
   ),
   audits (
+    as_of_is_the_runs_day,
     no_pii_columns,
     unique_values(columns := (customer_id)),
     not_null(columns := (customer_id, ltv_usd)),

@@ -46,6 +46,7 @@ from churnmesh.scoring.scores import SCORE_COLUMNS
         "model_version": "The trained model version that produced the score",
     },
     audits=[
+        ("not_after_the_watermark", {"column": to_column("as_of_date")}),
         ("unique_combination_of_columns", {"columns": [to_column("customer_id"), to_column("as_of_date")]}),
         (
             "not_null",

@@ -34,6 +34,7 @@ from churnmesh.scoring.scores import CLV_COLUMNS
         "predicted_clv_usd": "predicted_order_clv_usd + predicted_subscription_clv_usd",
     },
     audits=[
+        ("as_of_is_the_runs_day", {}),
         ("unique_values", {"columns": [to_column("customer_id")]}),
         ("not_null", {"columns": [to_column("customer_id"), to_column("predicted_clv_usd")]}),
         ("accepted_range", {"column": to_column("p_alive"), "min_v": 0, "max_v": 1}),
