@@ -67,3 +67,24 @@ def write(path: Path, content: str | bytes) -> Path:
         content = content.encode("utf-8")
     path.write_bytes(content)
     return path
+
+
+def withdraw_files(warehouse: Path, landing: Path, rels: list[str], keep_in: Path | None = None) -> None:
+    """Landing files as if they had never arrived: moved to `keep_in` (or deleted), and their rows
+    and manifest records taken out of the ingestion tables. Files load in date order, so no earlier
+    file's rows or accounting depend on later ones."""
+    for rel in rels:
+        path = landing / rel
+        if keep_in is None:
+            path.unlink()
+        else:
+            (keep_in / rel).parent.mkdir(parents=True, exist_ok=True)
+            path.rename(keep_in / rel)
+    con = duckdb.connect(str(warehouse))
+    try:
+        for table in INGEST_TABLES[1:]:
+            con.execute(f"DELETE FROM {table} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))", [rels])
+        con.execute("DELETE FROM raw.ingest_manifest WHERE file_path IN (SELECT unnest(?::VARCHAR[]))", [rels])
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()

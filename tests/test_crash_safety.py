@@ -45,7 +45,7 @@ from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import execution_time
 from tests.checksums import Checksum, table_checksums
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
-from tests.helpers import LOAD_STATE_COLUMNS
+from tests.helpers import LOAD_STATE_COLUMNS, withdraw_files
 from tests.webhook import Receiver, webhook_receiver
 
 DAY = SCORED_AS_OF + timedelta(days=1)
@@ -150,17 +150,7 @@ def crash_base(scored_base: Scored, tmp_path_factory: pytest.TempPathFactory) ->
         if path.parent.name in SOURCES_BY_NAME and _held_back(path.parent.name, path.name[:10])
     ]
     rels = [path.relative_to(paths.landing).as_posix() for path in held]
-    for path, rel in zip(held, rels, strict=True):
-        (root / "pending" / rel).parent.mkdir(parents=True, exist_ok=True)
-        path.rename(root / "pending" / rel)
-    con = duckdb.connect(str(paths.warehouse))
-    try:
-        for table in [*(f"raw.{s.name}" for s in SOURCES), *(f"quarantine.{s.name}" for s in SOURCES)]:
-            con.execute(f"DELETE FROM {table} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))", [rels])
-        con.execute("DELETE FROM raw.ingest_manifest WHERE file_path IN (SELECT unnest(?::VARCHAR[]))", [rels])
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
+    withdraw_files(paths.warehouse, paths.landing, rels, keep_in=root / "pending")
     return root
 
 

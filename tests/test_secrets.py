@@ -37,13 +37,16 @@ from churnmesh.orchestration.notify import (
 )
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
+from tests.helpers import withdraw_files
 from tests.webhook import webhook_receiver
 
 # Recognisable and unique to this test session, so finding it anywhere means it leaked.
 TOKEN = f"SECRET-{uuid4().hex[:16].upper()}"
 BLOCK = "churnmesh-test-webhook"
-# Two days after the newest landing file: every source is stale, so the run has alerts to send.
-ALERTING_DAY = SCORED_AS_OF + timedelta(days=4)
+# The built day, with one source's two newer files withdrawn: it holds the data watermark back by
+# two days, more than the allowance, so the run has a freshness alert to send.
+ALERTING_DAY = SCORED_AS_OF
+LAGGING_FILES = [f"device_sessions/{SCORED_AS_OF + timedelta(days=n)}.csv" for n in (1, 2)]
 
 
 def _secret_url(base: str) -> str:
@@ -118,6 +121,7 @@ def test_a_run_with_a_failing_then_a_working_webhook_leaves_the_url_nowhere(
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="churnmesh")
     scored = scored_copy(scored_base, tmp_path)
+    withdraw_files(scored.paths.warehouse, scored.paths.landing, LAGGING_FILES)
     monkeypatch.setattr(flows, "deliver", partial(notify.deliver, backoff_seconds=0.0))
     with webhook_receiver(500) as failing:  # first through the environment, to a failing receiver
         monkeypatch.setenv(WEBHOOK_ENV, _secret_url(failing.url))
