@@ -133,7 +133,7 @@ def test_a_change_is_reviewed_in_dev_with_a_diff_of_the_changed_marts(scored_bas
     scored = scored_copy(scored_base, tmp_path)
     project = copy_project(tmp_path / "project")
     mart = project / "models" / "marts" / "mart_churn_risk.sql"
-    mart.write_text(mart.read_text().replace("* l.risk_score / 100.0, 2)", "* l.risk_score / 200.0, 2)"))
+    mart.write_text(mart.read_text().replace("l.risk_score / 100.0,", "l.risk_score / 200.0,"))
     before = query(scored.paths.warehouse, "SELECT sum(rule_revenue_at_risk_usd) FROM marts.mart_churn_risk")
     review = review_change_flow("dev", str(scored.paths.root), str(project))
     line = next(row for row in review.splitlines() if row.startswith("| marts.mart_churn_risk |"))
