@@ -1,7 +1,9 @@
 """`churnmesh query`: read answers from the marts without disturbing a running refresh.
 
 `query customer C0000042` prints one customer's row of marts.mart_customer_360; `query segment
---by value_tier` aggregates customers, revenue at risk and mean churn probability per segment.
+--by value_tier` aggregates customers, revenue at risk, value lost to churn and mean churn
+probability per segment. Revenue at risk is the mart's own column (0 for churned customers, see
+macros/risk.py), so the segments add up to the figure of every other mart and summary.
 Values reach SQL as bound parameters; the environment and the group-by column are validated names.
 The warehouse is opened read-only, under the shared side of the writer lock (see locking.py);
 while a refresh holds it, the command retries briefly, then says the warehouse is busy.
@@ -36,7 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     query_sub = query.add_subparsers(dest="query_command", required=True)
     customer = query_sub.add_parser("customer", help="one customer's row of marts.mart_customer_360")
     customer.add_argument("customer_id", type=parameters.argument_type(parameters.customer_id, "customer_id"))
-    segment = query_sub.add_parser("segment", help="customers, revenue at risk and mean churn probability by segment")
+    segment = query_sub.add_parser(
+        "segment", help="customers, revenue at risk, value lost to churn and mean churn probability by segment"
+    )
     segment.add_argument(
         "--by",
         default="rfm_segment",
@@ -153,8 +157,11 @@ def segment_rows(
         f"""
         SELECT coalesce(CAST("{column}" AS VARCHAR), 'unscored') AS "{column}",
                count(*) AS customers,
-               round(coalesce(sum(revenue_at_risk_usd), 0), 2) AS revenue_at_risk_usd,
-               round(avg(churn_probability), 4) AS mean_churn_probability
+               round(coalesce(sum(CAST(revenue_at_risk_usd AS DECIMAL(18, 2))), 0), 2) AS revenue_at_risk_usd,
+               round(coalesce(sum(CAST(lost_clv_usd AS DECIMAL(18, 2))), 0), 2) AS lost_clv_usd,
+               -- the churned are scored 1 by definition: they are lost, not a probability to act on
+               round(avg(churn_probability) FILTER (WHERE lifecycle_stage <> 'churned'), 4)
+                 AS mean_churn_probability
         FROM {table} {where}
         GROUP BY 1 ORDER BY revenue_at_risk_usd DESC, 1
         """,

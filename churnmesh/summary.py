@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 
 from churnmesh.contracts import SOURCES
+from churnmesh.revenue_at_risk import risk_totals, totals_lines
 
 SOURCE_SUMMARY = """
 SELECT source,
@@ -60,19 +61,33 @@ SELECT
   avg(churn_probability) AS mean_probability,
   sum(predicted_clv_usd) AS predicted_clv_usd,
   sum(revenue_at_risk_usd) AS revenue_at_risk_usd,
-  sum(rule_revenue_at_risk_usd) AS rule_revenue_at_risk_usd
+  sum(rule_revenue_at_risk_usd) AS rule_revenue_at_risk_usd,
+  sum(lost_clv_usd) AS lost_clv_usd
 FROM marts.mart_churn_risk
 GROUP BY ALL
 ORDER BY 1, 2
 """
 
+# Churned customers have 0 at risk (macros/risk.py), so "> 0" keeps them out with the unscored.
 TOP_AT_RISK = """
 SELECT customer_id, churn_probability, predicted_clv_usd, revenue_at_risk_usd, churn_reasons
 FROM marts.mart_churn_risk
-WHERE revenue_at_risk_usd IS NOT NULL AND lifecycle_stage <> 'churned'
+WHERE revenue_at_risk_usd > 0
 ORDER BY revenue_at_risk_usd DESC, customer_id
 LIMIT 5
 """
+
+
+RISK_HEADER = (
+    "stage",
+    "level",
+    "customers",
+    "mean prob.",
+    "predicted CLV",
+    "revenue at risk",
+    "rule-based",
+    "lost to churn",
+)
 
 
 def _money(value: float | None) -> str:
@@ -85,16 +100,19 @@ def print_risk_summary(warehouse: Path) -> None:
         rows = con.execute(RISK_SUMMARY).fetchall()
         top = con.execute(TOP_AT_RISK).fetchall()
         as_of, version = con.execute("SELECT max(as_of_date), max(model_version) FROM marts.mart_churn_risk").fetchone()
+        totals = risk_totals(con, as_of)
     finally:
         con.close()
     print(f"\ncustomers by lifecycle stage and churn risk level, as of {as_of} (churn model {version or 'none'}):")
-    header = ("stage", "level", "customers", "mean prob.", "predicted CLV", "revenue at risk", "rule-based")
+    header = RISK_HEADER
     print(f"{header[0]:<12}{header[1]:<10}" + "".join(f"{h:>16}" for h in header[2:]))
-    for stage, level, customers, probability, clv, at_risk, rule in rows:
+    for stage, level, customers, probability, clv, at_risk, rule, lost in rows:
         mean = "-" if probability is None else f"{probability:.3f}"
-        print(
-            f"{stage:<12}{level:<10}{customers:>16,}{mean:>16}{_money(clv):>16}{_money(at_risk):>16}{_money(rule):>16}"
-        )
+        money = "".join(f"{_money(v):>16}" for v in (clv, at_risk, rule, lost))
+        print(f"{stage:<12}{level:<10}{customers:>16,}{mean:>16}{money}")
+    print()
+    for line in totals_lines(totals):
+        print(line)
     if top:
         print("\ntop customers by revenue at risk (not yet churned):")
         for customer, probability, clv, at_risk, reasons in top:

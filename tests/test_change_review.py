@@ -36,8 +36,8 @@ def test_a_mart_change_is_reviewed_in_dev_and_promoted_without_recomputation(pro
     mart = root / "models" / "marts" / "mart_churn_risk.sql"
     mart.write_text(
         mart.read_text().replace(
-            "* l.risk_score / 100.0, 2) AS rule_revenue_at_risk_usd",
-            "* l.risk_score / 100.0 * 0.5, 2) AS rule_revenue_at_risk_usd",
+            "    l.risk_score / 100.0,\n",
+            "    l.risk_score / 100.0 * 0.5,\n",
         )
     )
     with sqlmesh_context(paths, project=root) as context:

@@ -381,6 +381,34 @@ def test_the_export_neutralises_formulas_in_every_cell(export_case: dict[str, ob
     assert not [cell for row in rows for cell in row if cell.startswith(FORMULA_PREFIXES)]
 
 
+def test_the_export_carries_the_risk_behind_each_customer_highest_revenue_at_risk_first(
+    export_case: dict[str, object], tmp_path: Path
+) -> None:
+    scored: Scored = export_case["scored"]
+    out = tmp_path / "retention.csv"
+    export_campaign(scored.paths, RETENTION, out)
+    rows = _read(out)
+    assert rows and tuple(rows[0]) == EXPORT_COLUMNS
+    at_risk = [float(r["revenue_at_risk_usd"]) for r in rows]
+    assert at_risk == sorted(at_risk, reverse=True)
+    con = duckdb.connect(str(scored.paths.warehouse), read_only=True)
+    try:
+        mart = con.execute(
+            "SELECT customer_id, churn_probability, churn_risk_level, primary_churn_reason, predicted_clv_usd, "
+            "revenue_at_risk_usd FROM marts.mart_customer_360"
+        ).df()
+    finally:
+        con.close()
+    mart = mart.set_index("customer_id")
+    for row in rows:  # the churn model's figures (it is live), as the mart has them
+        expected = mart.loc[row["customer_id"]]
+        assert row["risk_basis"] == "model" and row["risk_level"] == expected["churn_risk_level"]
+        assert row["main_reason"] == spreadsheet_safe(expected["primary_churn_reason"])
+        assert float(row["churn_probability"]) == pytest.approx(expected["churn_probability"], abs=5e-5)
+        assert float(row["predicted_clv_usd"]) == pytest.approx(expected["predicted_clv_usd"], abs=0.005)
+        assert float(row["revenue_at_risk_usd"]) == pytest.approx(expected["revenue_at_risk_usd"], abs=0.005)
+
+
 def test_the_export_reads_the_warehouse_read_only_and_through_the_cli(
     export_case: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

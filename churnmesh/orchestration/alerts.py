@@ -24,9 +24,13 @@ RESTATE_MODEL = {"orders": "core.fct_orders", "device_sessions": "core.fct_sessi
 
 
 def high_risk_transitions(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert]:
+    """Customers whose churn level became high on `as_of`. A customer who churned moves to high by
+    definition (probability 1): that is value lost, not at risk, so it is counted apart and left
+    out of the revenue at risk and of the customers to act on."""
     rows = con.execute(
         """
-        SELECT t.customer_id, t.previous_level, t.churn_probability, r.revenue_at_risk_usd, t.primary_churn_reason
+        SELECT t.customer_id, t.previous_level, t.churn_probability, r.revenue_at_risk_usd, t.primary_churn_reason,
+               coalesce(r.lifecycle_stage = 'churned', FALSE) AS churned, r.lost_clv_usd
         FROM marts.mart_churn_risk_transitions AS t
         JOIN marts.mart_churn_risk AS r ON r.customer_id = t.customer_id AND r.as_of_date = t.as_of_date
         WHERE t.as_of_date = ? AND t.churn_risk_level = 'high'
@@ -36,22 +40,30 @@ def high_risk_transitions(con: duckdb.DuckDBPyConnection, as_of: date) -> list[A
     ).fetchall()
     if not rows:
         return []
-    at_risk = sum(float(r[3] or 0) for r in rows)
+    at_risk_rows = [r for r in rows if not r[5]]
+    lost_rows = [r for r in rows if r[5]]
+    at_risk = sum(float(r[3] or 0) for r in at_risk_rows)
+    lost = sum(float(r[6] or 0) for r in lost_rows)
     top = [
         f"{customer}: p={probability:.2f}, ${float(revenue or 0):,.0f} at risk (was {previous}; {reason})"
-        for customer, previous, probability, revenue, reason in rows[:TOP_CUSTOMERS]
+        for customer, previous, probability, revenue, reason, _, _ in at_risk_rows[:TOP_CUSTOMERS]
     ]
+    title = f"{len(at_risk_rows)} customers moved into high churn risk on {as_of} (${at_risk:,.0f} revenue at risk)"
+    if lost_rows:
+        title += f"; {len(lost_rows)} more churned (${lost:,.0f} value lost to churn)"
     return [
         Alert(
             as_of,
             "high_risk_transition",
             "all",
-            f"{len(rows)} customers moved into high churn risk on {as_of} (${at_risk:,.0f} revenue at risk)",
+            title,
             tuple(top),
             {
-                "customers": len(rows),
+                "customers": len(at_risk_rows),
                 "revenue_at_risk_usd": round(at_risk, 2),
-                "top": [r[0] for r in rows[:TOP_CUSTOMERS]],
+                "top": [r[0] for r in at_risk_rows[:TOP_CUSTOMERS]],
+                "churned_customers": len(lost_rows),
+                "lost_clv_usd": round(lost, 2),
             },
         )
     ]

@@ -6,6 +6,8 @@ from datetime import date
 
 import duckdb
 
+from churnmesh.revenue_at_risk import risk_totals, totals_lines
+
 
 def top_at_risk(con: duckdb.DuckDBPyConnection, as_of: date, limit: int) -> list[dict[str, object]]:
     rows = con.execute(
@@ -13,7 +15,7 @@ def top_at_risk(con: duckdb.DuckDBPyConnection, as_of: date, limit: int) -> list
         SELECT customer_id, churn_risk_level, round(churn_probability, 3), round(predicted_clv_usd, 2),
                round(revenue_at_risk_usd, 2), churn_reasons
         FROM marts.mart_churn_risk
-        WHERE as_of_date = ? AND revenue_at_risk_usd IS NOT NULL AND lifecycle_stage <> 'churned'
+        WHERE as_of_date = ? AND revenue_at_risk_usd > 0  -- 0 for churned customers (macros/risk.py)
         ORDER BY revenue_at_risk_usd DESC, customer_id
         LIMIT ?
         """,
@@ -26,9 +28,10 @@ def top_at_risk(con: duckdb.DuckDBPyConnection, as_of: date, limit: int) -> list
 def _levels(con: duckdb.DuckDBPyConnection, as_of: date) -> list[tuple]:
     return con.execute(
         """
-        SELECT coalesce(churn_risk_level, 'unscored'), count(*), coalesce(sum(revenue_at_risk_usd), 0)
+        SELECT coalesce(churn_risk_level, 'unscored'), count(*),
+               coalesce(sum(CAST(revenue_at_risk_usd AS DECIMAL(18, 2))), 0)
         FROM marts.mart_churn_risk
-        WHERE as_of_date = ? AND lifecycle_stage <> 'churned'
+        WHERE as_of_date = ? AND lifecycle_stage <> 'churned'  -- the churned are lost, counted apart
         GROUP BY 1 ORDER BY 1
         """,
         [as_of],
@@ -59,6 +62,7 @@ def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict)
         "|---|---|---|",
     ]
     lines += [f"| {level} | {n:,} | ${float(r):,.0f} |" for level, n, r in _levels(con, as_of)]
+    lines += ["", *(f"- {line}" for line in totals_lines(risk_totals(con, as_of)))]
     lines += ["", "## Alerts"]
     lines += [f"- {title}" for title in run["alerts"]] or ["- none"]
     lines += [

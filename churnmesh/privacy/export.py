@@ -5,8 +5,12 @@ A campaign is a segment of marts.mart_customer_360: one of its campaign eligibil
 consent to marketing holds on the export date, that is in the most recent profile version exported
 on or before it, takes their name and email from that same version, and writes a CSV that a
 spreadsheet opens as text: every cell that a spreadsheet would read as a formula gets a leading
-apostrophe (OWASP, CSV injection). The file is written to a temporary file, then renamed, so a
-reader never sees half an export; it is readable by its owner only.
+apostrophe (OWASP, CSV injection). Each row carries why the customer is there and what they are
+worth: the churn probability, risk level and main reason, predicted CLV and revenue at risk, the
+churn model's while one is live and the rule-based ones otherwise (risk_basis says which, as the
+campaign flags of the mart use them), highest revenue at risk first. The file is written to a
+temporary file, then renamed, so a reader never sees half an export; it is readable by its owner
+only.
 
 The warehouse is opened read-only; every value from the user reaches SQL as a bound parameter.
 """
@@ -50,8 +54,18 @@ RFM_SEGMENTS = (
 )
 SEGMENTS = (*CAMPAIGNS, *RFM_SEGMENTS)
 
-# What a campaign needs and no more: who, how to reach them, their country for the language.
-EXPORT_COLUMNS = ("customer_id", "first_name", "last_name", "email", "country_code", "segment")
+# What a campaign needs and no more: who, how to reach them, their country for the language, and
+# what is at stake (to rank them, and to choose the offer by the reason).
+CONTACT_COLUMNS = ("customer_id", "first_name", "last_name", "email", "country_code", "segment")
+RISK_COLUMNS = (
+    "churn_probability",
+    "risk_level",
+    "main_reason",
+    "predicted_clv_usd",
+    "revenue_at_risk_usd",
+    "risk_basis",
+)
+EXPORT_COLUMNS = (*CONTACT_COLUMNS, *RISK_COLUMNS)
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -71,11 +85,19 @@ WITH consent AS (
   QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY exported_on DESC, updated_at DESC) = 1
 )
 SELECT c.customer_id, c.first_name, c.last_name, c.email, c.country_code, $segment AS segment,
+       -- the level, reason and value the campaign flags used: the churn model's while one is live
+       round(m.churn_probability, 4) AS churn_probability,
+       m.campaign_risk_level AS risk_level,
+       CASE m.campaign_risk_basis WHEN 'model' THEN m.primary_churn_reason ELSE m.primary_risk_reason END
+         AS main_reason,
+       round(m.predicted_clv_usd, 2) AS predicted_clv_usd,
+       round(m.campaign_revenue_at_risk_usd, 2) AS revenue_at_risk_usd,
+       m.campaign_risk_basis AS risk_basis,
        c.marketing_opt_in IS TRUE AS opted_in
 FROM marts.mart_customer_360 AS m
 JOIN consent AS c ON m.customer_id = c.customer_id
 WHERE {_IN_SEGMENT}
-ORDER BY c.customer_id
+ORDER BY m.campaign_revenue_at_risk_usd DESC NULLS LAST, c.customer_id
 """
 
 

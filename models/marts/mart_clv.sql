@@ -3,7 +3,7 @@ MODEL (
   signals [data_complete()],
   kind FULL,
   grain customer_id,
-  description 'Historical customer lifetime value per customer as of the as-of date, with tenure, average order value and purchase frequency. Predicted CLV over clv_horizon_days (discounted at clv_annual_discount_rate) from scoring.clv_predictions: BG/NBD + Gamma-Gamma for orders plus subscription revenue.',
+  description 'Historical customer lifetime value per customer as of the as-of date, with tenure, average order value and purchase frequency. Revenue at risk counts open customers only; a churned customer''s predicted CLV is lost_clv_usd instead. Predicted CLV over clv_horizon_days (discounted at clv_annual_discount_rate) from scoring.clv_predictions: BG/NBD + Gamma-Gamma for orders plus subscription revenue.',
   column_descriptions (
     historical_clv_usd = 'Net revenue to date (metrics.metric_customer_ltv)',
     average_order_value_usd = 'Mean purchase amount (metrics.metric_avg_transaction_value)',
@@ -26,7 +26,9 @@ MODEL (
     churn_probability = 'Calibrated probability of churn within churn_horizon_days (null while no churn model is live)',
     churn_risk_level = 'high, medium or low from churn_probability x 100',
     churn_reasons = 'Up to three reasons for the churn probability, strongest first',
-    revenue_at_risk_usd = 'churn_probability x predicted_clv_usd',
+    lifecycle_stage = 'onboarding, active, dormant or churned',
+    revenue_at_risk_usd = 'churn_probability x predicted_clv_usd for an open customer, 0 for a churned one (macro @revenue_at_risk)',
+    lost_clv_usd = 'Value lost to churn: predicted_clv_usd of a churned customer, 0 for anyone else (macro @lost_to_churn)',
     model_version = 'The churn model version that produced the score'
   ),
   audits (
@@ -58,16 +60,20 @@ SELECT
   p.predicted_order_clv_usd,
   p.predicted_subscription_clv_usd,
   p.predicted_clv_usd,
+  lc.lifecycle_stage,
   s.churn_probability,
   s.churn_risk_level,
   s.churn_reasons,
-  ROUND(s.churn_probability * p.predicted_clv_usd, 2) AS revenue_at_risk_usd,
+  @revenue_at_risk(s.churn_probability, p.predicted_clv_usd, lc.lifecycle_stage) AS revenue_at_risk_usd,
+  @lost_to_churn(p.predicted_clv_usd, lc.lifecycle_stage) AS lost_clv_usd,
   s.model_version
 FROM metrics.metric_customer_ltv AS l
 JOIN intermediate.int_customer_features AS f
   ON l.customer_id = f.customer_id
 JOIN scoring.clv_predictions AS p
   ON l.customer_id = p.customer_id
+LEFT JOIN intermediate.int_customer_lifecycle AS lc
+  ON l.customer_id = lc.customer_id
 LEFT JOIN scoring.churn_scores AS s
   ON l.customer_id = s.customer_id AND s.as_of_date = l.as_of_date
 LEFT JOIN metrics.metric_avg_transaction_value AS atv

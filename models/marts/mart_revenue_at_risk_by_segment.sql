@@ -3,16 +3,16 @@ MODEL (
   signals [data_complete()],
   kind FULL,
   grain (rfm_segment, value_tier, churn_risk_level),
-  description 'Revenue at risk (churn probability x predicted CLV) by RFM segment, value tier and churn risk level, as of the as-of date. Customers already churned are left out: their revenue is lost, not at risk. churn_risk_level is unscored while no churn model is live.',
+  description 'Revenue at risk (churn probability x predicted CLV, macro @revenue_at_risk) by RFM segment, value tier and churn risk level, as of the as-of date, over open customers only: customers already churned are left out, their predicted CLV is lost (lost_clv_usd in marts.mart_churn_risk), not at risk. The total equals the sum of revenue_at_risk_usd over marts.mart_churn_risk and marts.mart_customer_360. churn_risk_level is unscored while no churn model is live.',
   column_descriptions (
     as_of_date = 'The date the row describes (the day before the run''s execution time)',
     rfm_segment = 'RFM segment (marts.mart_customer_segments)',
     value_tier = 'high, medium or low lifetime value',
     churn_risk_level = 'high, medium, low, or unscored',
-    customers = 'Customers in the group',
+    customers = 'Open (not churned) customers in the group',
     mean_churn_probability = 'Mean churn probability of the group',
     predicted_clv_usd = 'Sum of predicted CLV over the horizon',
-    revenue_at_risk_usd = 'Sum of churn probability x predicted CLV',
+    revenue_at_risk_usd = 'Sum of churn probability x predicted CLV over the group''s customers',
     share_of_revenue_at_risk = 'The group''s share of all revenue at risk'
   ),
   audits (
