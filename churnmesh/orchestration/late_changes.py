@@ -36,8 +36,6 @@ import pandas as pd
 from sqlmesh import Context
 from sqlmesh.core.snapshot import Snapshot
 
-from churnmesh.orchestration.operations import built_as_of
-from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import execution_time, sqlmesh_context
 
@@ -146,7 +144,7 @@ def _incremental_model(snapshot: Snapshot, as_of: date) -> IncrementalModel | No
     kind = model.kind
     # Python models cannot be rendered to SQL; churn scores are one set per as-of date and refuse
     # restatement (disable_restatement) anyway.
-    if not kind.is_incremental_by_time_range or kind.disable_restatement or model.kind.is_symbolic:
+    if not kind.is_incremental_by_time_range or kind.disable_restatement:
         return None
     if not snapshot.intervals or model.columns_to_types is None or not hasattr(model, "query"):
         return None
@@ -166,10 +164,16 @@ def _incremental_model(snapshot: Snapshot, as_of: date) -> IncrementalModel | No
     )
 
 
-def restate_in(context: Context, as_of: date) -> list[Restatement]:
+def restate_in(context: Context) -> list[Restatement]:
     """Restate, in an open context on prod, every pending range (after the day's `context.run`).
-    FULL models downstream are rebuilt as of the warehouse's current day, never an older one."""
-    current = max(built_as_of(context) or as_of, as_of)
+    FULL models downstream are rebuilt as of the warehouse's current day (built_as_of): never an
+    older one, and never a day the run did not reach."""
+    # Imported here: refresh.py calls this module from refresh_warehouse, and operations imports it.
+    from churnmesh.orchestration.operations import built_as_of
+
+    current = built_as_of(context)
+    if current is None:  # nothing built yet, so nothing to restate
+        return []
     models = incremental_models(context, current)
     pending = pending_restatements(context.engine_adapter.cursor, models)
     for restatement in pending:
@@ -201,11 +205,14 @@ def _restate(context: Context, restatement: Restatement, as_of: date) -> None:
 
 def restate_pending(paths: DataPaths, as_of: date, project: Path = PROJECT_ROOT) -> list[Restatement]:
     """Restate every pending range of prod (its own SQLMesh context; audits block). Returns what
-    was restated; a second call right after finds nothing."""
+    was restated; a second call right after finds nothing. `as_of` is the day just run, named in
+    the error when a restatement fails; the restatement itself is as of the warehouse's day."""
+    from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
+
     collector, recorder = FailureCollector(), EvaluationRecorder()
     with sqlmesh_context(paths, project=project, notification_targets=[collector], console=recorder) as context:
         try:
-            restated = restate_in(context, as_of)
+            restated = restate_in(context)
         except Exception as exc:
             raise WarehouseRefreshFailed(
                 as_of, collector.failures or [{"error": str(exc)}], recorder.evaluations
