@@ -166,8 +166,9 @@ def volume_anomalies(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert]
 
 
 def late_rows(con: duckdb.DuckDBPyConnection, as_of: date, lookback_days: int) -> list[Alert]:
-    """Rows in the day's files dated earlier than the lookback reaches: loaded, but not in the
-    daily tables until their dates are restated."""
+    """Rows in the day's files dated earlier than the lookback reaches. The daily run's own
+    intervals cannot take them; the restatement that follows the run (late_changes.restate_pending)
+    recomputes their dates, so the alert tells what happened and how to redo it by hand."""
     alerts = []
     for source in SOURCES:
         if source.event_column is None or source.name not in RESTATE_MODEL:
@@ -190,7 +191,9 @@ def late_rows(con: duckdb.DuckDBPyConnection, as_of: date, lookback_days: int) -
                     f"{source.name}: {count:,} rows dated {first} to {last} arrived on {as_of}, "
                     f"later than the {lookback_days}-day lookback",
                     (
-                        "They are loaded but reach the daily tables only after a restatement: "
+                        f"Restated automatically after the day's run: {RESTATE_MODEL[source.name]} and everything "
+                        f"downstream from {first} to {last}, with any other change behind the lookback.",
+                        "To restate again by hand: "
                         f"churnmesh backfill --restate --model {RESTATE_MODEL[source.name]} "
                         f"--start {first} --end {last}",
                     ),

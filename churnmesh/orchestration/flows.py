@@ -232,7 +232,7 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
 
 def _nothing_new(ingestion: dict[str, object], refresh: dict[str, object]) -> bool:
     """No new file and no model batch to run: prod was already at the as-of date."""
-    return not ingestion["files_loaded"] and not refresh["planned_prod"] and not refresh["evaluations"]
+    return not (ingestion["files_loaded"] or refresh["planned_prod"] or refresh["evaluations"] or refresh["restated"])
 
 
 @flow(name="backfill", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])

@@ -8,7 +8,7 @@ and say exactly what failed.
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from sqlmesh.core.notification_target import GenericNotificationTarget, Notifica
 from sqlmesh.utils.date import to_ds
 
 from churnmesh.faults import crash_point
+from churnmesh.orchestration.late_changes import restate_in
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import execution_time, sqlmesh_context
 
@@ -110,6 +111,7 @@ class RefreshResult:
     status: str
     failures: list[dict[str, object]] = field(default_factory=list)
     evaluations: list[dict[str, object]] = field(default_factory=list)
+    restated: list[dict[str, object]] = field(default_factory=list)  # late changes restated after the run
 
 
 def refresh_warehouse(
@@ -117,16 +119,20 @@ def refresh_warehouse(
 ) -> RefreshResult:
     """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first."""
     collector, recorder = FailureCollector(), EvaluationRecorder()
-    planned = False
+    planned, restated = False, []
     with sqlmesh_context(paths, gateway, project, notification_targets=[collector], console=recorder) as context:
         try:
             if context.state_reader.get_environment("prod") is None:
                 context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
                 planned = True
             status = context.run(execution_time=execution_time(as_of))
+            if not status.is_failure and not collector.failures:
+                restated = restate_in(context)  # late profiles, --replace, rows beyond the lookback
         except Exception as exc:  # a failed plan raises; the run reports through its status
             failures = collector.failures or [{"error": str(exc)}]
             raise WarehouseRefreshFailed(as_of, failures, recorder.evaluations) from exc
     if status.is_failure or collector.failures:
         raise WarehouseRefreshFailed(as_of, collector.failures, recorder.evaluations)
-    return RefreshResult(as_of, planned, status.value, collector.failures, recorder.evaluations)
+    return RefreshResult(
+        as_of, planned, status.value, collector.failures, recorder.evaluations, [asdict(r) for r in restated]
+    )

@@ -56,6 +56,10 @@ def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict)
         f"- sqlmesh run: {refresh['status']}; {len(refresh['evaluations'])} model batches evaluated "
         "(each in the sqlmesh-evaluations artifact); blocking audits: "
         + ("all passed" if not refresh["failures"] else f"{len(refresh['failures'])} failed"),
+        *[
+            f"- restated {', '.join(r['models'])} from {r['start']} to {r['end']}: changes behind the lookback"
+            for r in refresh.get("restated", [])
+        ],
         "",
         "## Customers by churn risk level (not yet churned)",
         "| level | customers | revenue at risk |",
