@@ -142,3 +142,18 @@ def test_a_change_is_reviewed_in_dev_with_a_diff_of_the_changed_marts(scored_bas
     assert "marts.mart_customer_360" in review  # downstream of the change, listed as changed
     after = query(scored.paths.warehouse, "SELECT sum(rule_revenue_at_risk_usd) FROM marts.mart_churn_risk")
     assert after == before, "prod must not change before promotion"
+    assert f"(as of {SCORED_AS_OF}, execution time {SCORED_AS_OF + timedelta(days=1)}T00:00:00" in review
+    assert "- scoring.churn_scores is unchanged: promotion keeps prod's scores" in review
+    # The environment already holds the change: a second review still reports it.
+    again = review_change_flow("dev", str(scored.paths.root), str(project))
+    assert "- marts.mart_churn_risk" in again.splitlines() and "none" not in again.split("## Churn")[0]
+
+
+def test_a_review_says_what_a_threshold_change_does_to_the_score_history(scored_base: Scored, tmp_path: Path) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    project = copy_project(tmp_path / "project")
+    config = project / "config.yaml"
+    config.write_text(config.read_text().replace("risk_high_threshold: 70", "risk_high_threshold: 60"))
+    review = review_change_flow("dev", str(scored.paths.root), str(project))
+    assert "- scoring.churn_scores" in review.splitlines()
+    assert "- scoring.churn_scores changes forward-only: promotion keeps prod's 1 scored day(s)" in review

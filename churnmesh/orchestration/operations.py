@@ -14,7 +14,7 @@ from sqlmesh import Context
 from churnmesh import parameters
 from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import MARTS, execution_time, sqlmesh_context
+from churnmesh.warehouse import CHURN_SCORES_MODEL, MARTS, execution_time, sqlmesh_context
 
 FEATURES_TABLE = "intermediate.int_customer_features"
 
@@ -121,41 +121,84 @@ def model_intervals(paths: DataPaths, model: str, project: Path = PROJECT_ROOT) 
 
 
 def review_change(paths: DataPaths, environment: str = "dev", project: Path = PROJECT_ROOT) -> str:
-    """Plan the project into `environment` (prod untouched) and compare every changed mart with
-    prod; returns the review as Markdown. Promotion is a separate plan of prod."""
+    """Plan the project into `environment` (prod untouched) and compare it with prod: the models
+    whose version differs from prod's (whether this plan or an earlier one put them there), every
+    changed mart's rows, and what a promotion does to prod's churn score history. Returns Markdown;
+    promotion is a separate plan of prod."""
     environment = parameters.environment(environment, allow_prod=False)
     with sqlmesh_context(paths, project=project) as context:
         as_of = built_as_of(context)
         if as_of is None:
             raise ValueError("prod is not built yet: run the daily refresh first")
-        plan = context.plan(environment, execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
-        diff = plan.context_diff
-        changed = sorted(
-            {_schema_and_name(n) for n in diff.modified_snapshots} | {_schema_and_name(s.name) for s in diff.added}
-        )
-        lines = [f"# Change review: {environment} against prod (as of {as_of})", "", "## Changed models"]
-        lines += [f"- {name}" for name in changed] or ["- none"]
-        lines += [
+        at = execution_time(as_of)
+        context.plan(environment, execution_time=at, no_prompts=True, auto_apply=True)
+        changed = _differing_models(context, environment)
+        lines = [
+            f"# Change review: {environment} against prod (as of {as_of}, execution time {at.isoformat()})",
             "",
-            "## Changed marts against prod",
-            "| mart | rows compared | rows differing | only in prod | only in " + environment + " |",
-            "|---|---|---|---|---|",
+            "## Models whose version differs from prod",
         ]
-        logging.getLogger("sqlmesh.core.engine_adapter.base").setLevel(logging.ERROR)
-        for mart in [m for m in MARTS if m in changed]:
-            model = context.get_model(mart)
-            grain = _grain_columns(model.grains)
-            if not grain:
-                lines.append(f"| {mart} | (no grain: not compared) | | | |")
-                continue
-            (diff,) = context.table_diff("prod", environment, select_models={mart}, on=grain, show=False)
-            rows = diff.row_diff()
-            lines.append(
-                f"| {mart} | {rows.join_count:,} | {rows.join_count - rows.full_match_count:,} "
-                f"| {rows.s_only_count:,} | {rows.t_only_count:,} |"
-            )
-    lines += ["", f"Promote with a plan of prod (`sqlmesh plan --execution-time {as_of + timedelta(days=1)}`)."]
+        lines += [f"- {name}" for name in changed] or ["- none: the environment holds what prod holds"]
+        lines += ["", "## Churn score history on promotion", _score_history(context, environment, changed)]
+        lines += _mart_diffs(context, environment, changed)
+    lines += ["", f"Promote with a plan of prod (`sqlmesh plan --execution-time {at.date()}`)."]
     return "\n".join(lines) + "\n"
+
+
+def _differing_models(context: Context, environment: str) -> list[str]:
+    """Models whose snapshot in `environment` is not prod's (compared in state, so a change an
+    earlier plan already put into the environment still shows)."""
+    prod, env = context.state_reader.get_environment("prod"), context.state_reader.get_environment(environment)
+    if prod is None or env is None:
+        return []
+    in_prod = {s.name: s.snapshot_id for s in prod.snapshots}
+    return sorted(_schema_and_name(s.name) for s in env.snapshots if in_prod.get(s.name) != s.snapshot_id)
+
+
+def _score_history(context: Context, environment: str, changed: list[str]) -> str:
+    if CHURN_SCORES_MODEL not in changed:
+        return f"- {CHURN_SCORES_MODEL} is unchanged: promotion keeps prod's scores as they are."
+    prod_days = _scored_days(context, context.table_name(CHURN_SCORES_MODEL, "prod"))
+    env_table, prod_table = (context.table_name(CHURN_SCORES_MODEL, e) for e in (environment, "prod"))
+    if context.get_model(CHURN_SCORES_MODEL).forward_only:
+        return (
+            f"- {CHURN_SCORES_MODEL} changes forward-only: promotion keeps prod's {prod_days} scored day(s) "
+            "as they were given; the change scores the days after it."
+        )
+    env_days = _scored_days(context, env_table) if env_table != prod_table else prod_days
+    return (
+        f"- WARNING: {CHURN_SCORES_MODEL} is replaced on promotion: prod's {prod_days} scored day(s) "
+        f"become the {env_days} of {environment}'s table."
+    )
+
+
+def _scored_days(context: Context, table: str) -> int:
+    try:
+        return int(context.fetchdf(f"SELECT count(DISTINCT as_of_date) FROM {table}").iloc[0, 0])
+    except Exception:  # no table yet
+        return 0
+
+
+def _mart_diffs(context: Context, environment: str, changed: list[str]) -> list[str]:
+    lines = [
+        "",
+        "## Changed marts against prod",
+        "| mart | rows compared | rows differing | only in prod | only in " + environment + " |",
+        "|---|---|---|---|---|",
+    ]
+    logging.getLogger("sqlmesh.core.engine_adapter.base").setLevel(logging.ERROR)
+    for mart in [m for m in MARTS if m in changed]:
+        grain = _grain_columns(context.get_model(mart).grains)
+        if not grain:
+            lines.append(f"| {mart} | (no grain: not compared) | | | |")
+            continue
+        (diff,) = context.table_diff("prod", environment, select_models={mart}, on=grain, show=False)
+        rows = diff.row_diff()
+        lines.append(
+            f"| {mart} | {rows.join_count:,} | {rows.join_count - rows.full_match_count:,} "
+            f"| {rows.s_only_count:,} | {rows.t_only_count:,} |"
+        )
+    return lines
 
 
 def _grain_columns(grains: list[exp.Expression]) -> list[str]:
