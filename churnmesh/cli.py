@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from churnmesh import locking, parameters, query
+from churnmesh import locking, parameters, query, watermark
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
 from churnmesh.ingestion import IngestReport, ingest
 from churnmesh.ingestion.tables import external_models_yaml
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment to plan into (default: dev)",
     )
     sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
+    sub.add_parser("watermark", help="print the data watermark, each source's newest file and prod's as-of date")
     clv_cli.add_parser(sub)
     model_cli.add_parsers(sub, _date)
     query.add_parser(sub)
@@ -310,6 +311,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if run["ingestion"]["files_refused"] else 0
 
 
+def cmd_watermark(args: argparse.Namespace) -> int:
+    """What time the warehouse is at: the data watermark, what it is made of, and prod's as-of date."""
+    paths = data_paths()
+    mark, built = watermark.Watermark(None, {}), None
+    if paths.warehouse.exists():
+        with query.read_only(paths) as con:
+            mark = watermark.read(con)
+            built = watermark.prod_as_of(con)
+    print(mark.describe())
+    if mark.day is not None and mark.behind:
+        print(f"held back by {', '.join(mark.behind)}: the other sources have delivered up to {mark.frontier}")
+    print(f"prod is built as of {built or 'nothing yet'}")
+    return 0
+
+
 def cmd_external_models(args: argparse.Namespace) -> int:
     print(external_models_yaml(), end="")
     return 0
@@ -324,6 +340,7 @@ COMMANDS = {
     "review": cmd_review,
     "serve": cmd_serve,
     "external-models": cmd_external_models,
+    "watermark": cmd_watermark,
     "clv": clv_cli.cmd_fit,
     "train": model_cli.cmd_train,
     "model": model_cli.cmd_model,

@@ -134,28 +134,36 @@ def build_prod(
 ) -> BuildResult:
     """Apply the prod plan (first time) and run every interval up to `as_of`. Audits block.
     The churn model stays the live one unless `churn_model` names another version."""
-    switching = churn_model is not None and churn_model != live_churn_model(paths, gateway, project)
+    plan_environment(paths, "prod", as_of, churn_model, project, gateway)
     with sqlmesh_context(paths, gateway, project, churn_model) as context:
-        plan_environment(context, "prod", as_of, rescore=switching)
         context.run(execution_time=execution_time(as_of))
     return BuildResult(as_of, count_rows(paths, MARTS))
 
 
-def plan_environment(context: Context, environment: str, as_of: date, rescore: bool = False) -> None:
-    """Plan `environment` as of `as_of`. With `rescore` (the plan switches the live churn model),
-    the as-of day's churn scores are then restated, so the model just planned scores it: the
-    scores are forward-only, so the switch itself changes no day already scored."""
-    context.plan(environment, execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
-    if rescore:
-        context.plan(
-            environment,
-            restate_models=[CHURN_SCORES_MODEL],
-            start=as_of,
-            end=as_of,
-            execution_time=execution_time(as_of),
-            no_prompts=True,
-            auto_apply=True,
-        )
+def plan_environment(
+    paths: DataPaths,
+    environment: str,
+    as_of: date,
+    churn_model: str | None = None,
+    project: Path = PROJECT_ROOT,
+    gateway: str | None = None,
+) -> None:
+    """Plan `environment` as of `as_of`, with `churn_model` live if given. When that switches the
+    live churn model, the as-of day's churn scores are then restated so the model just planned
+    scores it: the scores are forward-only, so the switch itself changes no day already scored."""
+    switching = churn_model is not None and churn_model != live_churn_model(paths, gateway, project, environment)
+    with sqlmesh_context(paths, gateway, project, churn_model) as context:
+        context.plan(environment, execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
+        if switching:
+            context.plan(
+                environment,
+                restate_models=[CHURN_SCORES_MODEL],
+                start=as_of,
+                end=as_of,
+                execution_time=execution_time(as_of),
+                no_prompts=True,
+                auto_apply=True,
+            )
 
 
 def count_rows(paths: DataPaths, tables: tuple[str, ...]) -> dict[str, int]:

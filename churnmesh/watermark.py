@@ -93,6 +93,19 @@ def read_with(fetchall: FetchAll) -> Watermark:
     return Watermark(day, newest)
 
 
+def prod_as_of(con: Connection) -> date | None:
+    """The day prod's marts describe (its features' as-of date), None before the first build."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'intermediate' AND table_name = 'int_customer_features'"
+    ).fetchall()[0][0]
+    return (
+        con.execute("SELECT max(as_of_date) FROM intermediate.int_customer_features").fetchall()[0][0]
+        if found
+        else None
+    )
+
+
 def of_warehouse(warehouse: Path) -> Watermark:
     """The watermark of a warehouse file, opened read-only (None when there is no warehouse yet)."""
     if not warehouse.exists():

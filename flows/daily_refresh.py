@@ -1,4 +1,4 @@
-"""Entry point: `python flows/daily_refresh.py [AS_OF]` runs the daily refresh (default: yesterday)."""
+"""Entry point: `python flows/daily_refresh.py [AS_OF]` runs the daily refresh (default: the data watermark)."""
 
 import sys
 from datetime import date

@@ -110,9 +110,8 @@ def _use(paths: DataPaths, version: str, environment: str, as_of: date) -> int:
             listed = ", ".join(known) or "none"
             raise ValueError(f"no trained churn model {version} in {artifacts.models_dir(paths)} (known: {listed})")
         artifacts.load(paths, version)  # fail before planning if the artifact is unreadable
-    switching = version != live_churn_model(paths, environment=environment)
+    plan_environment(paths, environment, as_of, churn_model=version)
     with sqlmesh_context(paths, churn_model=version) as context:
-        plan_environment(context, environment, as_of, rescore=switching)
         # table_diff logs every statement it runs; the summary below is what a reviewer needs.
         logging.getLogger("sqlmesh.core.engine_adapter.base").setLevel(logging.ERROR)
         if environment != "prod":
