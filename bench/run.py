@@ -37,7 +37,7 @@ from churnmesh.orchestration.refresh import EvaluationRecorder
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import copy_project, execution_time, sqlmesh_context
+from churnmesh.warehouse import copy_project, execution_time, plan_environment, sqlmesh_context
 
 BENCH_ROOT = Path(__file__).resolve().parent
 SHORT_HISTORY_DAYS = 90
@@ -161,10 +161,11 @@ def raw_row_counts(warehouse: Path) -> dict[str, int]:
 def plan_prod(
     paths: DataPaths, as_of: date, churn_model: str | None = None, project: Path = PROJECT_ROOT
 ) -> list[dict[str, object]]:
-    """`sqlmesh plan prod` (applied) and a run up to `as_of`; returns the model batches evaluated."""
+    """`sqlmesh plan prod` (applied, the as-of day rescored when the churn model changes) and a run
+    up to `as_of`; returns the model batches evaluated."""
     recorder = EvaluationRecorder()
+    plan_environment(paths, "prod", as_of, churn_model, project, console=recorder)
     with sqlmesh_context(paths, project=project, churn_model=churn_model, console=recorder) as context:
-        context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
         context.run(execution_time=execution_time(as_of))
     return recorder.evaluations
 

@@ -147,12 +147,14 @@ def plan_environment(
     churn_model: str | None = None,
     project: Path = PROJECT_ROOT,
     gateway: str | None = None,
+    console: Any = None,
 ) -> None:
-    """Plan `environment` as of `as_of`, with `churn_model` live if given. When that switches the
+    """Plan `environment` as of `as_of`, with `churn_model` live if given (`console`: a SQLMesh
+    console to report to). When that switches the
     live churn model, the as-of day's churn scores are then restated so the model just planned
     scores it: the scores are forward-only, so the switch itself changes no day already scored."""
     switching = churn_model is not None and churn_model != live_churn_model(paths, gateway, project, environment)
-    with sqlmesh_context(paths, gateway, project, churn_model) as context:
+    with sqlmesh_context(paths, gateway, project, churn_model, console=console) as context:
         context.plan(environment, execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
         if switching:
             context.plan(

@@ -36,7 +36,7 @@ import pandas as pd
 from sqlmesh import Context
 from sqlmesh.core.snapshot import Snapshot
 
-from churnmesh.settings import PROJECT_ROOT, DataPaths
+from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
 from churnmesh.warehouse import execution_time, sqlmesh_context
 
 log = logging.getLogger("churnmesh.late_changes")
@@ -45,6 +45,8 @@ log = logging.getLogger("churnmesh.late_changes")
 # plan rebuilds every FULL model downstream, which costs more than re-reading a few more days of
 # an incremental model in the same batch.
 MERGE_GAP_DAYS = 31
+# Under the data folder while restatements run (see restate_in).
+INTERRUPTED_MARKER = "restatement_in_progress.txt"
 # Sums over the same rows in another order differ in their last bits; not a change of the data.
 FLOAT_DECIMALS = 6
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
@@ -167,7 +169,12 @@ def _incremental_model(snapshot: Snapshot, as_of: date) -> IncrementalModel | No
 def restate_in(context: Context) -> list[Restatement]:
     """Restate, in an open context on prod, every pending range (after the day's `context.run`).
     FULL models downstream are rebuilt as of the warehouse's current day (built_as_of): never an
-    older one, and never a day the run did not reach."""
+    older one, and never a day the run did not reach.
+
+    A restatement killed after its incremental batches leaves tables that equal their queries
+    but FULL models downstream that were not rebuilt. A marker file is written before restating
+    and removed after; found on the next call, it adds a restatement of the current day, which
+    rebuilds everything downstream (the marker only ever causes work that is safe to repeat)."""
     # Imported here: refresh.py calls this module from refresh_warehouse, and operations imports it.
     from churnmesh.orchestration.operations import built_as_of
 
@@ -176,6 +183,11 @@ def restate_in(context: Context) -> list[Restatement]:
         return []
     models = incremental_models(context, current)
     pending = pending_restatements(context.engine_adapter.cursor, models)
+    marker = data_paths().root / INTERRUPTED_MARKER
+    if marker.exists() and models:
+        pending.append(Restatement(tuple(sorted(m.name for m in models)), current, current, (current,), 0))
+    if pending:
+        marker.write_text("\n".join(describe(pending)) + "\n")
     for restatement in pending:
         log.info(
             "restating %s from %s to %s: %d row(s) on %d day(s) differ from the models' inputs",
@@ -186,6 +198,7 @@ def restate_in(context: Context) -> list[Restatement]:
             len(restatement.days),
         )
         _restate(context, restatement, current)
+    marker.unlink(missing_ok=True)
     return pending
 
 

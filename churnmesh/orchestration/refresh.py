@@ -115,9 +115,14 @@ class RefreshResult:
 
 
 def refresh_warehouse(
-    paths: DataPaths, as_of: date, gateway: str | None = None, project: Path = PROJECT_ROOT
+    paths: DataPaths,
+    as_of: date,
+    gateway: str | None = None,
+    project: Path = PROJECT_ROOT,
+    restate_late_changes: bool = True,
 ) -> RefreshResult:
-    """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first."""
+    """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first.
+    Then (unless told not to) restate what changed behind the lookback (late_changes)."""
     collector, recorder = FailureCollector(), EvaluationRecorder()
     planned, restated = False, []
     with sqlmesh_context(paths, gateway, project, notification_targets=[collector], console=recorder) as context:
@@ -126,7 +131,7 @@ def refresh_warehouse(
                 context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
                 planned = True
             status = context.run(execution_time=execution_time(as_of))
-            if not status.is_failure and not collector.failures:
+            if restate_late_changes and not status.is_failure and not collector.failures:
                 restated = restate_in(context)  # late profiles, --replace, rows beyond the lookback
         except Exception as exc:  # a failed plan raises; the run reports through its status
             failures = collector.failures or [{"error": str(exc)}]
