@@ -88,7 +88,7 @@ def read_with(fetchall: FetchAll) -> Watermark:
     """The watermark through any query function (SQLMesh's engine adapter in the signal)."""
     if not fetchall(MANIFEST_EXISTS_SQL)[0][0]:
         return Watermark(None, {})
-    newest = {source: _as_date(day) for source, day in fetchall(NEWEST_BY_SOURCE_SQL)}
+    newest = {source: as_date(day) for source, day in fetchall(NEWEST_BY_SOURCE_SQL)}
     day = min(newest.values()) if len(newest) == len(DAILY_SOURCES) else None
     return Watermark(day, newest)
 
@@ -117,7 +117,8 @@ def of_warehouse(warehouse: Path) -> Watermark:
         con.close()
 
 
-def _as_date(value: Any) -> date:
+def as_date(value: Any) -> date:
+    """A date from a DuckDB DATE or TIMESTAMP value."""
     return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 

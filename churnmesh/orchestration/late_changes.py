@@ -38,6 +38,7 @@ from sqlmesh.core.snapshot import Snapshot
 
 from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
 from churnmesh.warehouse import execution_time, sqlmesh_context
+from churnmesh.watermark import as_date
 
 log = logging.getLogger("churnmesh.late_changes")
 
@@ -98,7 +99,7 @@ def differing_days(con: Connection, model: IncrementalModel) -> dict[date, int]:
         """,
         [model.first_day, model.last_day],
     ).fetchall()
-    return {_as_date(day): int(count) for day, count in rows}
+    return {as_date(day): int(count) for day, count in rows}
 
 
 def pending_restatements(con: Connection, models: Sequence[IncrementalModel]) -> list[Restatement]:
@@ -248,10 +249,6 @@ def _column_types(con: Connection, table: str) -> dict[str, str]:
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 
 def describe(restatements: Iterable[Restatement]) -> list[str]:
