@@ -18,6 +18,7 @@ MODEL (
     has_active_subscription = 'A subscription is active on the as-of date',
     auto_renew_off = 'The active or paused subscription will not renew',
     cancelled_subscription = 'The customer has a cancelled subscription and none active',
+    subscription_inactive_since = 'Export date of the newest version of a subscription that is not active (cancelled or paused): when the customer''s last subscription stopped being active, as far as the exports show; null if none',
     mobile_session_share_90d = 'Share of the last 90 days sessions on mobile',
     favourite_category = 'Category with the highest net spend ever (ties: alphabetical)',
     customer_id = 'Customer key (C + 7 digits)',
@@ -95,6 +96,7 @@ WITH as_of AS (
     BOOL_OR(status = 'active') AS has_active_subscription,
     BOOL_OR(status IN ('active', 'paused') AND NOT is_auto_renew) AS auto_renew_off,
     BOOL_OR(status = 'cancelled') AND NOT BOOL_OR(status IN ('active', 'paused')) AS cancelled_subscription,
+    MAX(last_changed_on) FILTER (WHERE status <> 'active') AS subscription_inactive_since,
     SUM(mrr_usd) AS mrr_usd,
     ARG_MAX(plan_id, start_date) AS plan_id
   FROM core.fct_subscriptions
@@ -144,6 +146,7 @@ SELECT
   COALESCE(sub.has_active_subscription, FALSE) AS has_active_subscription,
   COALESCE(sub.auto_renew_off, FALSE) AS auto_renew_off,
   COALESCE(sub.cancelled_subscription, FALSE) AS cancelled_subscription,
+  sub.subscription_inactive_since,
   COALESCE(sub.mrr_usd, 0) AS mrr_usd,
   sub.plan_id,
   COALESCE(loy.loyalty_tier, 'bronze') AS loyalty_tier,

@@ -6,6 +6,7 @@ MODEL (
   description 'Lifecycle stage and rule-based churn risk per customer as of the as-of date. Inactive means no purchase and no session (visit). Stages, with the thresholds of config.yaml: onboarding within onboarding_days of signup; churned after churn_inactive_days inactive and with no active subscription; dormant after dormant_inactive_days without a purchase; otherwise active. The risk score (0-100) adds points for days without a purchase (up to 20) and days inactive (up to 20), falling spend (15) and sessions (10), low-CSAT tickets (10 each, up to 20), auto-renew off (15) and a cancelled plan (15); churned customers score 100. Levels: high from risk_high_threshold, medium from risk_medium_threshold. This score is the baseline every churn model is compared with.',
   column_descriptions (
     lifecycle_stage = 'onboarding, active, dormant or churned',
+    churned_date = 'First day of the current churn: the later of the day inactivity reached churn_inactive_days and the day the last subscription stopped being active (subscription_inactive_since); null unless churned',
     risk_score = 'Rule-based churn risk 0-100',
     risk_level = 'high, medium or low',
     primary_risk_reason = 'The largest contributor to the score, in words',
@@ -18,7 +19,9 @@ MODEL (
     not_null(columns := (customer_id, lifecycle_stage, risk_score, risk_level)),
     accepted_values(column := lifecycle_stage, is_in := ('onboarding', 'active', 'dormant', 'churned')),
     accepted_values(column := risk_level, is_in := ('high', 'medium', 'low')),
-    accepted_range(column := risk_score, min_v := 0, max_v := 100)
+    accepted_range(column := risk_score, min_v := 0, max_v := 100),
+    -- a churn date exactly for the churned, and never after the day the row describes
+    forall(criteria := ((lifecycle_stage = 'churned') = (churned_date IS NOT NULL), churned_date <= as_of_date))
   )
 );
 
@@ -32,6 +35,7 @@ WITH stage AS (
     f.auto_renew_off,
     f.cancelled_subscription,
     f.days_inactive,
+    f.subscription_inactive_since,
     COALESCE(f.recency_days, f.tenure_days) AS days_without_purchase,
     CASE
       WHEN f.tenure_days < @onboarding_days THEN 'onboarding'
@@ -64,6 +68,14 @@ SELECT
   customer_id,
   as_of_date,
   lifecycle_stage,
+  -- Each condition of the churned stage became true on one day; the stage began when the last did
+  -- (onboarding always ended earlier: days_inactive counts from signup at the latest). A purchase
+  -- or visit resets days_inactive, so the stage has not been interrupted since.
+  CASE WHEN lifecycle_stage = 'churned' THEN GREATEST(
+    as_of_date + CAST(@churn_inactive_days - days_inactive AS INTEGER),
+    -- a cancellation still in its paid period counts from the export that showed it
+    LEAST(COALESCE(subscription_inactive_since, DATE '0001-01-01'), as_of_date)
+  ) END AS churned_date,
   CAST(risk_score AS INT) AS risk_score,
   CASE
     WHEN risk_score >= @risk_high_threshold THEN 'high'

@@ -20,7 +20,7 @@ MODEL (
     recency_days = 'Days since the last purchase; null if none',
     frequency = 'Purchases to date',
     monetary_usd = 'Net revenue from orders to date (purchases minus refunds)',
-    average_order_value_usd = 'Mean purchase amount in USD',
+    average_order_value_usd = 'Mean purchase amount in USD (metrics.metric_avg_transaction_value); null before the first purchase',
     purchases_30d = 'Purchases in the 30 days ending on the as-of date',
     revenue_30d = 'Net order revenue in the 30 days ending on the as-of date',
     purchases_90d = 'Purchases in the 90 days ending on the as-of date',
@@ -31,11 +31,13 @@ MODEL (
     avg_csat_90d = 'Mean CSAT of tickets closed in the last 90 days',
     has_active_subscription = 'A subscription is active on the as-of date',
     plan_id = 'Subscription plan key',
+    plan_tier = 'basic, plus or premium (core.dim_plans); no_plan without a subscription',
     mrr_usd = 'Monthly recurring revenue of active subscriptions',
     loyalty_tier = 'bronze, silver, gold or platinum',
     points_balance = 'Loyalty points balance',
     favourite_category = 'Category with the highest net spend ever (ties: alphabetical)',
     lifecycle_stage = 'onboarding, active, dormant or churned',
+    churned_date = 'First day of the current churn (intermediate.int_customer_lifecycle); null unless churned',
     risk_score = 'Rule-based churn risk 0-100',
     risk_level = 'high, medium or low (thresholds in config.yaml)',
     primary_risk_reason = 'The largest contributor to the risk score, in words',
@@ -97,7 +99,7 @@ SELECT
   f.recency_days,
   f.frequency,
   f.monetary_usd,
-  f.monetary_usd / NULLIF(f.frequency, 0) AS average_order_value_usd,
+  atv.mean_usd AS average_order_value_usd,
   f.purchases_30d,
   f.revenue_30d,
   f.purchases_90d,
@@ -108,6 +110,7 @@ SELECT
   f.avg_csat_90d,
   f.has_active_subscription,
   f.plan_id,
+  COALESCE(p.plan_tier, 'no_plan') AS plan_tier,
   f.mrr_usd,
   f.loyalty_tier,
   f.points_balance,
@@ -115,6 +118,7 @@ SELECT
   seg.rfm_segment,
   seg.value_tier,
   l.lifecycle_stage,
+  l.churned_date,
   l.risk_score,
   l.risk_level,
   l.primary_risk_reason,
@@ -151,3 +155,5 @@ LEFT JOIN core.dim_plans AS p
   ON f.plan_id = p.plan_id
 JOIN flagged AS r
   ON f.customer_id = r.customer_id
+LEFT JOIN metrics.metric_avg_transaction_value AS atv
+  ON f.customer_id = atv.customer_id
