@@ -30,6 +30,7 @@ POINTS: dict[str, str] = {
     "sqlmesh.after_batch": "a model batch is written, audited and its interval recorded; later batches are not",
     "scoring.churn": "inside the churn scores model's evaluation: upstream models done, no score written",
     "scoring.clv": "inside the CLV model's evaluation: upstream models done, no prediction written",
+    "publication.before_swap": "prod's marts are copied beside the last publication; readers still see the last one",
     "flow.after_warehouse": "every model is up to date; no alert has been collected or sent",
     "notify.after_send": "an alert reached the channel; the ledger does not say so yet",
     "notify.after_record": "an alert is recorded as delivered; the next one is not sent",

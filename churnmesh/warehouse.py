@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from churnmesh import publication
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 
 os.environ.setdefault("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "1")
@@ -137,6 +138,7 @@ def build_prod(
     plan_environment(paths, "prod", as_of, churn_model, project, gateway)
     with sqlmesh_context(paths, gateway, project, churn_model) as context:
         context.run(execution_time=execution_time(as_of))
+    publication.publish(paths)
     return BuildResult(as_of, count_rows(paths, MARTS))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from churnmesh import publication
 from churnmesh.orchestration.flows import backfill_flow, daily_refresh, review_change_flow
 from churnmesh.orchestration.notify import WEBHOOK_ENV
 from churnmesh.orchestration.operations import model_intervals
@@ -66,6 +67,8 @@ def test_two_days_alert_high_risk_moves_once_and_publish_the_summary(
     assert f"# Daily refresh for {day2}" in report and "Top 20 customers by revenue at risk" in report
     scores = query(scored.paths.warehouse, "SELECT count(DISTINCT as_of_date) FROM scoring.churn_scores")
     assert scores == [(3,)]
+    published = query(publication.published_path(scored.paths), "SELECT as_of_date FROM churnmesh.about")
+    assert published == [(day2,)], "each run publishes what it built for the dashboard and the MCP server"
 
 
 def test_an_empty_warehouse_gets_the_prod_plan_then_the_run(clean_landing: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
-from churnmesh import locking, parameters, watermark
+from churnmesh import locking, parameters, publication, watermark
 from churnmesh.faults import crash_point
 from churnmesh.ingestion import ingest
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
@@ -75,6 +75,16 @@ def run_warehouse(paths: DataPaths, as_of: date, project: Path) -> dict[str, obj
     get_run_logger().info("sqlmesh: %s for %s (prod plan applied first: %s)", result.status, as_of, result.planned_prod)
     publish_evaluations(result.evaluations, as_of)
     return asdict(result)
+
+
+@task(name="publish-for-readers")
+def publish_for_readers(paths: DataPaths) -> str | None:
+    """Copy prod's marts to the file the dashboard and the MCP server read (publication.py)."""
+    published = publication.publish(paths)
+    if published is None:
+        return None
+    get_run_logger().info("published prod as of %s for readers: %s", published.as_of, published.path)
+    return str(published.path)
 
 
 def publish_evaluations(evaluations: list[dict[str, object]], as_of: date) -> None:
@@ -213,6 +223,7 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
             except WarehouseRefreshFailed as failure:
                 send_notifications(paths, _audit_alerts(as_of, failure))
                 raise
+            publish_for_readers(paths)
             crash_point("flow.after_warehouse")
             alerts = collect_alerts(paths, as_of)
         delivery = send_notifications(paths, alerts)
@@ -256,6 +267,7 @@ def backfill_flow(
         return _refused(exc)
     with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "backfill flow"):
         result = backfill(paths, start, end, models, restate, project_root)
+        publish_for_readers(paths)
     publish_evaluations(result.evaluations, end)
     get_run_logger().info("backfill %s to %s: %d model batches", start, end, len(result.evaluations))
     return asdict(result)

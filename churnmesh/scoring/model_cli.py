@@ -6,7 +6,7 @@ import argparse
 import logging
 from datetime import date
 
-from churnmesh import locking, parameters
+from churnmesh import locking, parameters, publication
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import DataPaths, data_paths
@@ -111,6 +111,8 @@ def _use(paths: DataPaths, version: str, environment: str, as_of: date) -> int:
             raise ValueError(f"no trained churn model {version} in {artifacts.models_dir(paths)} (known: {listed})")
         artifacts.load(paths, version)  # fail before planning if the artifact is unreadable
     plan_environment(paths, environment, as_of, churn_model=version)
+    if environment == "prod":
+        publication.publish(paths)
     with sqlmesh_context(paths, churn_model=version) as context:
         # table_diff logs every statement it runs; the summary below is what a reviewer needs.
         logging.getLogger("sqlmesh.core.engine_adapter.base").setLevel(logging.ERROR)

@@ -1,0 +1,181 @@
+"""What each refresh publishes for readers: a copy of prod's marts in a file of their own.
+
+A DuckDB reader that holds the warehouse open blocks the next writer (DuckDB allows one writer
+and no reader beside it), so the dashboard and the MCP server never open the warehouse. At the
+end of every run that changes prod, while it still holds the writer lock, churnmesh copies the
+PII-free outputs (schemas marts, metrics and scoring) with their table and column descriptions
+into `<data dir>/published/readers.duckdb.tmp`, adds `churnmesh.about` (as-of date, watermark,
+live churn model, row counts) and `churnmesh.model_card`, and renames it over
+`published/readers.duckdb`. The rename is atomic: a reader sees the previous publication or the new
+one, whole, and a reader still holding the previous file blocks nobody. A run killed before the
+rename leaves only a `.tmp` file, which the next publication replaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from churnmesh import watermark
+from churnmesh.contracts import pii_kept_out_of_marts
+from churnmesh.faults import crash_point
+from churnmesh.scoring import artifacts
+from churnmesh.settings import DataPaths
+
+PUBLISHED_SCHEMAS = ("marts", "metrics", "scoring")
+ABOUT = "churnmesh.about"
+MODEL_CARD = "churnmesh.model_card"
+WAREHOUSE_ALIAS = "warehouse"
+
+
+class NotPublished(FileNotFoundError):
+    """Nothing has been published yet: no refresh has built prod."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    path: Path
+    as_of: date
+    tables: dict[str, int]
+
+
+def published_path(paths: DataPaths) -> Path:
+    # Not "marts.duckdb": DuckDB names the catalog after the file, and a catalog "marts" would make
+    # "marts.mart_clv" ambiguous.
+    return paths.root / "published" / "readers.duckdb"
+
+
+def publish(paths: DataPaths) -> Publication | None:
+    """Publish prod's marts for readers; None while prod has no marts yet. The caller holds the
+    writer lock (nothing writes the warehouse meanwhile)."""
+    target = published_path(paths)
+    staging = target.with_name(target.name + ".tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove(staging)  # what a killed publication left
+    try:
+        written = _write(paths, staging)
+    except BaseException:
+        _remove(staging)
+        raise
+    if written is None:
+        _remove(staging)
+        return None
+    crash_point("publication.before_swap")
+    os.replace(staging, target)
+    as_of, counts = written
+    return Publication(target, as_of, counts)
+
+
+def _remove(staging: Path) -> None:
+    """The staging file and its write-ahead log: a log left beside a new file would be replayed into it."""
+    for path in (staging, staging.with_name(staging.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | None:
+    con = duckdb.connect(str(staging))
+    try:
+        own_catalog = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute(f"ATTACH {_literal(paths.warehouse)} AS {WAREHOUSE_ALIAS} (READ_ONLY)")
+        tables = _published_tables(con)
+        if not tables:
+            return None
+        con.execute(f"USE {WAREHOUSE_ALIAS}")
+        as_of, mark = watermark.prod_as_of(con), watermark.read(con)
+        con.execute(f'USE "{own_catalog}"')
+        counts = {table: _copy(con, table) for table in tables}
+        _write_about(con, as_of, mark, counts)
+        _write_model_card(con, paths, counts)
+        con.execute(f"DETACH {WAREHOUSE_ALIAS}")
+        con.execute("CHECKPOINT")
+        return watermark.as_date(as_of), counts
+    finally:
+        con.close()
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    schemas = ", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)
+    rows = con.execute(
+        "SELECT schema_name || '.' || view_name FROM duckdb_views() "
+        f"WHERE database_name = '{WAREHOUSE_ALIAS}' AND schema_name IN ({schemas}) ORDER BY 1"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _copy(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Copy one prod view as a table, with its descriptions; refuse a personal-data column."""
+    schema, name = table.split(".")
+    columns = con.execute(
+        "SELECT column_name, comment FROM duckdb_columns() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
+        [WAREHOUSE_ALIAS, schema, name],
+    ).fetchall()
+    personal = sorted({c for c, _ in columns if c.lower() in pii_kept_out_of_marts()})
+    if personal:
+        raise ValueError(f"{table} carries personal data ({', '.join(personal)}): not published")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(f"CREATE TABLE {table} AS SELECT * FROM {WAREHOUSE_ALIAS}.{table}")
+    (description,) = con.execute(
+        "SELECT comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ? AND view_name = ?",
+        [WAREHOUSE_ALIAS, schema, name],
+    ).fetchone()
+    if description:
+        con.execute(f"COMMENT ON TABLE {table} IS {_text(description)}")
+    for column, comment in columns:
+        if comment:
+            con.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_text(comment)}')
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _write_about(
+    con: duckdb.DuckDBPyConnection, as_of: object, mark: watermark.Watermark, counts: dict[str, int]
+) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS churnmesh")
+    con.execute(
+        f"CREATE TABLE {ABOUT} (as_of_date DATE, data_watermark DATE, newest_files JSON, "
+        "churn_model_version VARCHAR, row_counts JSON)"
+    )
+    model = _live_model_version(con)
+    con.execute(
+        f"INSERT INTO {ABOUT} VALUES (?, ?, ?, ?, ?)",
+        [as_of, mark.day, json.dumps({k: str(v) for k, v in mark.newest_by_source.items()}), model, json.dumps(counts)],
+    )
+    con.execute(f"COMMENT ON TABLE {ABOUT} IS 'What this publication describes: one row'")
+
+
+def _live_model_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute(
+        "SELECT any_value(model_version) FROM marts.mart_churn_risk WHERE model_version IS NOT NULL"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _write_model_card(con: duckdb.DuckDBPyConnection, paths: DataPaths, counts: dict[str, int]) -> None:
+    """The live model's card (card.json of its version), so readers need no access to the models folder."""
+    con.execute(f"CREATE TABLE {MODEL_CARD} (model_version VARCHAR, card JSON)")
+    version = _live_model_version(con) if "marts.mart_churn_risk" in counts else None
+    if version is not None:
+        card = artifacts.read_card(paths, version)
+        con.execute(f"INSERT INTO {MODEL_CARD} VALUES (?, ?)", [version, json.dumps(card, default=str)])
+    con.execute(f"COMMENT ON TABLE {MODEL_CARD} IS 'The card of the churn model that scored the marts; empty if none'")
+
+
+def open_published(paths: DataPaths) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the latest publication. It never blocks a refresh."""
+    path = published_path(paths)
+    if not path.is_file():
+        raise NotPublished(f"nothing is published in {path.parent} yet: run `churnmesh pipeline` first")
+    return duckdb.connect(str(path), read_only=True)
