@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from churnmesh import locking, parameters, query, watermark
+from churnmesh import locking, mcp_server, parameters, query, watermark
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
 from churnmesh.ingestion import IngestReport, ingest
 from churnmesh.ingestion.tables import external_models_yaml
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     clv_cli.add_parser(sub)
     model_cli.add_parsers(sub, _date)
     query.add_parser(sub)
+    mcp_server.add_parser(sub)
     export_cli.add_parser(sub)
     for writer in ("ingest", "demo", "pipeline", "backfill", "review"):
         locking.add_wait_option(sub.choices[writer])
@@ -345,6 +346,7 @@ COMMANDS = {
     "train": model_cli.cmd_train,
     "model": model_cli.cmd_model,
     "query": query.cmd_query,
+    "mcp": mcp_server.cmd_mcp,
     "export": export_cli.cmd_export,
 }
 

@@ -34,7 +34,20 @@ ENVIRONMENT_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 MODEL_NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}")
 CUSTOMER_ID_PATTERN = re.compile(CUSTOMER_ID)
 WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
-SEGMENT_DIMENSIONS = ("rfm_segment", "value_tier", "lifecycle_stage", "churn_risk_level")
+MONTH_PATTERN = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+QUARTER_PATTERN = re.compile(r"([0-9]{4})-Q([1-4])")
+APP_VERSION_PATTERN = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
+# The columns of marts.mart_customer_360 that segment customers (group-by and filter names).
+SEGMENT_DIMENSIONS = (
+    "rfm_segment",
+    "value_tier",
+    "lifecycle_stage",
+    "churn_risk_level",
+    "plan_tier",
+    "loyalty_tier",
+    "region",
+    "favourite_category",
+)
 MAX_SEED = 2**32 - 1  # numpy's seed range
 MAX_CUSTOMERS = 10_000_000
 MAX_WAIT_SECONDS = 24 * 3600
@@ -133,7 +146,42 @@ def customer_id(value: object, what: str | None = None) -> str:
 def segment_dimension(value: object, what: str | None = None) -> str:
     raw = text(value, what, 32)
     if raw not in SEGMENT_DIMENSIONS:
-        raise refuse(what, f"cannot group by {shown(value)}: one of {', '.join(SEGMENT_DIMENSIONS)}")
+        raise refuse(what, f"unknown segment dimension {shown(value)}: one of {', '.join(SEGMENT_DIMENSIONS)}")
+    return raw
+
+
+def segment_filter(value: object, what: str | None = None) -> tuple[str, str]:
+    """`dimension=value` (e.g. value_tier=high): a segment dimension and the value to keep; the
+    value reaches SQL as a bound parameter."""
+    raw = text(value, what, 96)
+    dimension, equals, wanted = raw.partition("=")
+    if not equals or not wanted.strip():
+        raise refuse(what, f"a segment as dimension=value (e.g. value_tier=high), not {shown(value)}")
+    return segment_dimension(dimension.strip(), what), wanted.strip()
+
+
+def month(value: object, what: str | None = None) -> date:
+    """YYYY-MM, as the first day of the month."""
+    raw = text(value, what, 16)
+    match = MONTH_PATTERN.fullmatch(raw)
+    if not match or not YEARS[0] <= int(match.group(1)) <= YEARS[1]:
+        raise refuse(what, f"not a month (YYYY-MM, e.g. 2025-11): {shown(value)}")
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def quarter(value: object, what: str | None = None) -> date:
+    """YYYY-Qn, as the first day of the quarter."""
+    raw = text(value, what, 16)
+    match = QUARTER_PATTERN.fullmatch(raw)
+    if not match or not YEARS[0] <= int(match.group(1)) <= YEARS[1]:
+        raise refuse(what, f"not a quarter (YYYY-Qn, e.g. 2025-Q4): {shown(value)}")
+    return date(int(match.group(1)), 3 * int(match.group(2)) - 2, 1)
+
+
+def app_version(value: object, what: str | None = None) -> str:
+    raw = text(value, what, 16)
+    if not APP_VERSION_PATTERN.fullmatch(raw):
+        raise refuse(what, f"not an app version (major.minor.patch, e.g. 4.5.0): {shown(value)}")
     return raw
 
 
@@ -266,15 +314,15 @@ def project_dir(value: object, what: str = "project") -> Path:
     return path
 
 
-def one_of(allowed: Iterable[str]) -> Callable[[object], str]:
+def one_of(allowed: Iterable[str], what: str | None = None) -> Callable[[object], str]:
     """A check that the value is one of `allowed` (argparse's own `choices` message would echo a
     hostile value whole)."""
     names = tuple(allowed)
 
     def choice(value: object) -> str:
-        raw = text(value, None, 64)
+        raw = text(value, what, 64)
         if raw not in names:
-            raise refuse(None, f"one of {', '.join(names)}, not {shown(value)}")
+            raise refuse(what, f"one of {', '.join(names)}, not {shown(value)}")
         return raw
 
     return choice
