@@ -8,7 +8,7 @@ export SQLMESH__DISABLE_ANONYMIZED_ANALYTICS := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint clean serve bench
+.PHONY: setup demo test lint clean serve dashboard bench
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/sqlmesh test
 	$(BIN)/pytest
+
+# The dashboard on http://127.0.0.1:8501 (reads what the last run published); Ctrl-C stops it.
+dashboard: setup
+	$(BIN)/churnmesh dashboard --port 8501
 
 # Benchmarks at SCALE=S, M (default) or L: bench/results/<scale>.json and .md (data cached in bench/.cache).
 SCALE ?= M

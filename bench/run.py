@@ -29,6 +29,7 @@ import pandas as pd
 from bench.measure import Phase, peak_resident_bytes, percentile, phase
 from bench.report import markdown_report
 from bench.scales import SCALES, TARGETS, Scale
+from churnmesh import publication
 from churnmesh.contracts import SOURCES
 from churnmesh.generator import generate
 from churnmesh.ingestion import ingest
@@ -80,6 +81,7 @@ def run(scale: Scale, work: Path) -> dict[str, Any]:
     profiles.update(measure_new_day(full, short, short_project, landing, new_day, phases))
     profiles["backfill"] = measure_backfill(full, new_day, phases)
     queries = measure_queries(full.warehouse, phases)
+    queries |= measure_dashboard(full, phases)
     floor = measure_floor(full.warehouse, phases)
     result = summarise(scale, phases, rows, queries, floor, profiles, version)
     # Other work on the machine slows every phase: the load averages say whether it was quiet.
@@ -321,6 +323,39 @@ def measure_queries(warehouse: Path, phases: dict[str, Phase]) -> dict[str, floa
         "aggregation_median_ms": round(statistics.median(aggregations), 2),
         "customers": len(ids),
     }
+
+
+def measure_dashboard(paths: DataPaths, phases: dict[str, Phase]) -> dict[str, Any]:
+    """Publishing for readers, then every dashboard page rendered by Streamlit's AppTest: the first
+    render (reading the publication) and the next one (from the cache), in seconds."""
+    from streamlit.testing.v1 import AppTest
+
+    from churnmesh.dashboard import APP, PAGES
+
+    with phase("publication", phases):
+        publication.publish(paths)
+    os.environ["CHURNMESH_DATA_DIR"] = str(paths.root)
+    app = AppTest.from_file(str(APP), default_timeout=300)
+    app.run()
+    first, again = {}, {}
+    with phase("dashboard", phases):
+        for script, title, _, _ in PAGES:
+            first[title] = _render_seconds(app.switch_page(script))
+            again[title] = _render_seconds(app)
+            if app.exception:
+                raise RuntimeError(f"dashboard page {title}: {app.exception[0].value}")
+    return {
+        "publication_seconds": phases["publication"].seconds,
+        "dashboard_first_render_max_seconds": round(max(first.values()), 3),
+        "dashboard_render_max_seconds": round(max(again.values()), 3),
+        "dashboard_first_render_seconds": first,
+    }
+
+
+def _render_seconds(app: Any) -> float:
+    started = time.perf_counter()
+    app.run()
+    return round(time.perf_counter() - started, 3)
 
 
 def timed(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> float:

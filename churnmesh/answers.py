@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from churnmesh import definitions, parameters, query
-from churnmesh.publication import ABOUT, MODEL_CARD
+from churnmesh.publication import ABOUT, KPI_HISTORY, MODEL_CARD
 
 MAX_ROWS = 500
 CUSTOMER_360 = '"marts"."mart_customer_360"'
@@ -136,6 +136,18 @@ KPIS: tuple[Kpi, ...] = (
 KPI_NAMES = tuple(k.name for k in KPIS)
 # KPI values are rounded as they are reported: cents, and hundredths of a percent.
 DECIMALS = {"usd": 2, "percent": 2, "customers": 0}
+
+
+def snapshot_kpis_sql() -> str:
+    """One row: the as-of date and every snapshot KPI, by the expressions above."""
+    values = ", ".join(f"{_rounded(k)} AS {k.name}" for k in KPIS if not k.monthly)
+    return f"SELECT any_value(c.as_of_date) AS as_of_date, {values} FROM {CUSTOMERS}"
+
+
+def kpi_history(con: Connection) -> dict[str, Any]:
+    """Every snapshot KPI on each as-of date published so far (oldest first)."""
+    rows = _records(con.execute(f"SELECT * FROM {KPI_HISTORY} ORDER BY as_of_date"))
+    return _answer(con, KPI_HISTORY, rows[-MAX_ROWS:], len(rows))
 
 
 def about(con: Connection) -> dict[str, Any]:

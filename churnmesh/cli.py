@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from churnmesh import locking, mcp_server, parameters, query, watermark
+from churnmesh import dashboard, locking, mcp_server, parameters, query, watermark
 from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
 from churnmesh.ingestion import IngestReport, ingest
 from churnmesh.ingestion.tables import external_models_yaml
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_cli.add_parsers(sub, _date)
     query.add_parser(sub)
     mcp_server.add_parser(sub)
+    dashboard.add_parser(sub)
     export_cli.add_parser(sub)
     for writer in ("ingest", "demo", "pipeline", "backfill", "review"):
         locking.add_wait_option(sub.choices[writer])
@@ -309,6 +310,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     print_run(run, paths)
     print(f"Prefect home (flow runs, artifacts): {os.environ['PREFECT_HOME']}")
+    print("dashboard: make dashboard (or .venv/bin/churnmesh dashboard), then open http://127.0.0.1:8501")
     return 1 if run["ingestion"]["files_refused"] else 0
 
 
@@ -347,6 +349,7 @@ COMMANDS = {
     "model": model_cli.cmd_model,
     "query": query.cmd_query,
     "mcp": mcp_server.cmd_mcp,
+    "dashboard": dashboard.cmd_dashboard,
     "export": export_cli.cmd_export,
 }
 

@@ -30,6 +30,7 @@ from churnmesh.settings import DataPaths
 PUBLISHED_SCHEMAS = ("marts", "metrics", "scoring")
 ABOUT = "churnmesh.about"
 MODEL_CARD = "churnmesh.model_card"
+KPI_HISTORY = "churnmesh.kpi_history"
 WAREHOUSE_ALIAS = "warehouse"
 
 
@@ -92,6 +93,7 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
         _write_about(con, as_of, mark, counts)
         _write_model_card(con, paths, counts)
         con.execute(f"DETACH {WAREHOUSE_ALIAS}")
+        _write_kpi_history(con, published_path(paths), as_of)
         con.execute("CHECKPOINT")
         return watermark.as_date(as_of), counts
     finally:
@@ -171,6 +173,38 @@ def _write_model_card(con: duckdb.DuckDBPyConnection, paths: DataPaths, counts: 
         card = artifacts.read_card(paths, version)
         con.execute(f"INSERT INTO {MODEL_CARD} VALUES (?, ?)", [version, json.dumps(card, default=str)])
     con.execute(f"COMMENT ON TABLE {MODEL_CARD} IS 'The card of the churn model that scored the marts; empty if none'")
+
+
+def _write_kpi_history(con: duckdb.DuckDBPyConnection, last: Path, as_of: object) -> None:
+    """The snapshot KPIs of every as-of date published so far: the last publication's rows for
+    other days, then this one's (a republished day replaces its row). The marts hold one day; this
+    is how their figures get a trend."""
+    from churnmesh.answers import snapshot_kpis_sql  # answers reads what this module writes
+
+    con.execute("CREATE SCHEMA IF NOT EXISTS churnmesh")
+    con.execute(f"CREATE TABLE {KPI_HISTORY} AS SELECT * FROM ({snapshot_kpis_sql()})")
+    if last.is_file():
+        con.execute(f"ATTACH {_literal(last)} AS last_publication (READ_ONLY)")
+        try:
+            if _has_table(con, "last_publication", KPI_HISTORY):
+                con.execute(
+                    f"INSERT INTO {KPI_HISTORY} BY NAME SELECT * FROM last_publication.{KPI_HISTORY} "
+                    "WHERE as_of_date <> ?",
+                    [as_of],
+                )
+        finally:
+            con.execute("DETACH last_publication")
+    con.execute(f"COMMENT ON TABLE {KPI_HISTORY} IS 'The snapshot KPIs of each as-of date as it was published'")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            [catalog, schema, name],
+        ).fetchone()[0]
+    )
 
 
 def open_published(paths: DataPaths) -> duckdb.DuckDBPyConnection:

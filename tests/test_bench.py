@@ -20,6 +20,8 @@ PHASES = (
     "new_day_90_days",
     "backfill_one_month",
     "queries",
+    "publication",
+    "dashboard",
     "floor",
 )
 

@@ -25,6 +25,8 @@ NOT_RUN = {
     "make demo": "the two commands themselves: this test builds the demo with `churnmesh demo`, what "
     "`make demo` runs once the environment is set up, and `make test` is what runs this test",
     "make serve": "a server that runs until Ctrl-C; tests/test_serve.py starts it and its deployments",
+    "make dashboard": "a server that runs until Ctrl-C; tests/test_dashboard_browser.py starts it and drives it "
+    "in Chromium, tests/test_dashboard.py renders every page",
 }
 DEMO_END = "2025-12-31"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from churnmesh.parameters import InvalidParameter, shown
+from churnmesh.parameters import InvalidParameter, customer_id, shown
 from churnmesh.query import read_only
 from churnmesh.settings import DataPaths
 
@@ -76,7 +76,11 @@ _IN_SEGMENT = (
     + " ".join(f"WHEN '{name}' THEN m.{flag}" for name, flag in CAMPAIGNS.items())
     + " ELSE m.rfm_segment = $segment END"
 )
-EXPORT_SQL = f"""
+
+
+def _export_sql(membership: str) -> str:
+    """The export query for the customers `membership` (a predicate on m) selects."""
+    return f"""
 WITH consent AS (
   -- the profile version in force on the export date: the last one exported on or before it
   SELECT customer_id, first_name, last_name, email, country_code, marketing_opt_in
@@ -96,9 +100,14 @@ SELECT c.customer_id, c.first_name, c.last_name, c.email, c.country_code, $segme
        c.marketing_opt_in IS TRUE AS opted_in
 FROM marts.mart_customer_360 AS m
 JOIN consent AS c ON m.customer_id = c.customer_id
-WHERE {_IN_SEGMENT}
+WHERE {membership}
 ORDER BY m.campaign_revenue_at_risk_usd DESC NULLS LAST, c.customer_id
 """
+
+
+EXPORT_SQL = _export_sql(_IN_SEGMENT)
+# A list of customer ids (the dashboard's campaign simulator), bound as one list parameter.
+LIST_EXPORT_SQL = _export_sql("list_contains($customers, m.customer_id)")
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,21 @@ def export_campaign(paths: DataPaths, segment_name: str, out: Path, as_of: date 
     `as_of` is the export date whose consent counts (default: the date the marts describe); it
     may not be before the marts' date, or segment membership would come from after it."""
     name = segment(segment_name)
+    return _export(paths, EXPORT_SQL, {"segment": name}, name, out, as_of)
+
+
+def export_customers(
+    paths: DataPaths, customer_ids: Sequence[str], label: str, out: Path, as_of: date | None = None
+) -> ExportResult:
+    """The same export for a list of customers (e.g. a simulated campaign's target), labelled
+    `label` in the segment column; consent is checked as for a segment."""
+    ids = [customer_id(c, "customer id") for c in customer_ids]
+    return _export(paths, LIST_EXPORT_SQL, {"customers": ids, "segment": label}, label, out, as_of)
+
+
+def _export(
+    paths: DataPaths, sql: str, params: dict[str, object], label: str, out: Path, as_of: date | None
+) -> ExportResult:
     _refuse_warehouse_files(paths, out)
     if not paths.warehouse.is_file():
         raise FileNotFoundError(f"no warehouse at {paths.warehouse}: run `churnmesh pipeline` first")
@@ -146,16 +170,16 @@ def export_campaign(paths: DataPaths, segment_name: str, out: Path, as_of: date 
                     f"export date {as_of} is before {marts_as_of}, the date the marts describe: "
                     "segment membership would come from after the export date"
                 )
-            rows = con.execute(EXPORT_SQL, {"segment": name, "as_of": as_of}).fetchall()
+            rows = con.execute(sql, {**params, "as_of": as_of}).fetchall()
     except duckdb.Error as exc:  # e.g. a damaged file: one line, not a traceback
         raise ValueError(f"cannot read {paths.warehouse}: {str(exc).splitlines()[0]}") from exc
     consenting = [row[:-1] for row in rows if row[-1]]
     write_csv_atomically(out, EXPORT_COLUMNS, consenting)
-    result = ExportResult(out, name, as_of, marts_as_of, len(consenting), len(rows) - len(consenting))
+    result = ExportResult(out, label, as_of, marts_as_of, len(consenting), len(rows) - len(consenting))
     log.info(
         "exported %d customers of segment %s as of %s to %s (%d left out without marketing consent)",
         result.customers,
-        name,
+        label,
         as_of,
         out,
         result.without_consent,

@@ -1,0 +1,3 @@
+from churnmesh.dashboard import views
+
+views.overview()
