@@ -14,13 +14,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 import duckdb
 
 from churnmesh import definitions, parameters, query
 from churnmesh.publication import ABOUT, KPI_HISTORY, MODEL_CARD
+from churnmesh.query import json_ready
 
 MAX_ROWS = 500
 CUSTOMER_360 = '"marts"."mart_customer_360"'
@@ -152,7 +152,7 @@ def kpi_history(con: Connection) -> dict[str, Any]:
 
 def about(con: Connection) -> dict[str, Any]:
     as_of, mark, model = con.execute(f"SELECT as_of_date, data_watermark, churn_model_version FROM {ABOUT}").fetchone()
-    return {"as_of_date": _plain(as_of), "data_watermark": _plain(mark), "churn_model_version": model}
+    return {"as_of_date": json_ready(as_of), "data_watermark": json_ready(mark), "churn_model_version": model}
 
 
 def list_kpis(con: Connection) -> dict[str, Any]:
@@ -207,7 +207,7 @@ def _monthly_kpi(
 def _span(con: Connection, column: str, table: str, what: str, where: str = "") -> str:
     """'<what> run from YYYY-MM to YYYY-MM' over a date column of a published table."""
     first, last = con.execute(f"SELECT min({column}), max({column}) FROM {table} {where}").fetchone()
-    return f"{what} run from {_plain(first)[:7]} to {_plain(last)[:7]}" if first else f"no {what} yet"
+    return f"{what} run from {json_ready(first)[:7]} to {json_ready(last)[:7]}" if first else f"no {what} yet"
 
 
 def _segment(con: Connection, segment: str | None) -> tuple[str | None, str, list[object]]:
@@ -362,7 +362,7 @@ def customer_profile(con: Connection, customer_id: str) -> dict[str, Any]:
 def revenue_at_risk(con: Connection, by: str = "rfm_segment") -> dict[str, Any]:
     """Revenue at risk per segment: the same query as `churnmesh query segment --by`."""
     columns, rows = query.segment_rows(con, CUSTOMER_360, parameters.segment_dimension(by, "by"), None)
-    records = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    records = [{c: json_ready(v) for c, v in zip(columns, row, strict=True)} for row in rows]
     total = sum(r["revenue_at_risk_usd"] for r in records)
     return _answer(con, "marts.mart_customer_360", records, len(records), by=by, total_revenue_at_risk_usd=total)
 
@@ -464,12 +464,4 @@ def _column(con: Connection, sql: str) -> list[Any]:
 
 def _records(result: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     columns = [d[0] for d in result.description]
-    return [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in result.fetchall()]
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    return [{c: json_ready(v) for c, v in zip(columns, row, strict=True)} for row in result.fetchall()]

@@ -181,7 +181,8 @@ def _described(con: duckdb.DuckDBPyConnection, table: str, as_of: date | None) -
     return f"as of {built}" if built else "in the mart (it is empty)"
 
 
-def _plain(value: object) -> object:
+def json_ready(value: object) -> object:
+    """A value as JSON can carry it: decimals as floats, dates as ISO text."""
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, date):
@@ -190,7 +191,7 @@ def _plain(value: object) -> object:
 
 
 def render(columns: list[str], rows: list[tuple], output: str) -> str:
-    records = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    records = [{c: json_ready(v) for c, v in zip(columns, row, strict=True)} for row in rows]
     if output == "json":
         return json.dumps(records[0] if len(records) == 1 and "customer_id" in columns else records, indent=2)
     if len(records) == 1 and "customer_id" in columns:  # one customer: a field per line
