@@ -28,7 +28,7 @@ from churnmesh.orchestration.operations import backfill, review_change, run_audi
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
 from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
 from churnmesh.scoring.train_warehouse import train_from_warehouse
-from churnmesh.settings import DataPaths
+from churnmesh.settings import DataPaths, safe_run_name
 
 # The global concurrency limit (one slot) every warehouse-writing flow holds; see deployments.py.
 WAREHOUSE_LIMIT = "churnmesh-warehouse"
@@ -133,8 +133,7 @@ def send_notifications(paths: DataPaths, alerts: list[Alert]) -> dict[str, list[
 
 def summary_path(paths: DataPaths, as_of: date, run_name: str) -> Path:
     """Each run keeps its own summary: the as-of date and the flow run's name are in the file name."""
-    safe_name = "".join(c if c.isalnum() or c in "-_" else "-" for c in run_name)[:80] or "run"
-    return paths.outputs / f"daily_refresh_{as_of.isoformat()}_{safe_name}.md"
+    return paths.outputs / f"daily_refresh_{as_of.isoformat()}_{safe_run_name(run_name)}.md"
 
 
 @task(name="publish-summary")
