@@ -309,6 +309,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     print_run(run, paths)
     print(f"Prefect home (flow runs, artifacts): {os.environ['PREFECT_HOME']}")
+    print(f"daily report: {run['html_report']}")
     return 1 if run["ingestion"]["files_refused"] else 0
 
 
