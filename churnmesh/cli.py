@@ -310,6 +310,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     print_run(run, paths)
     print(f"Prefect home (flow runs, artifacts): {os.environ['PREFECT_HOME']}")
+    print(f"daily report: {run['html_report']}")
     print("dashboard: make dashboard (or .venv/bin/churnmesh dashboard), then open http://127.0.0.1:8501")
     return 1 if run["ingestion"]["files_refused"] else 0
 

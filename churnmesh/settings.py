@@ -40,6 +40,11 @@ class DataPaths:
         return self.root / "outputs"
 
 
+def safe_run_name(run_name: str) -> str:
+    """A flow run's name as it may appear in a file name: letters, digits, '-' and '_', at most 80."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in run_name)[:80] or "run"
+
+
 def data_paths(root: str | Path | None = None) -> DataPaths:
     """Resolve the data directory: explicit argument, then $CHURNMESH_DATA_DIR, then ./data."""
     chosen = root if root is not None else os.environ.get("CHURNMESH_DATA_DIR", "data")

@@ -65,6 +65,8 @@ def test_two_days_alert_high_risk_moves_once_and_publish_the_summary(
     assert rerun["delivery"]["delivered"] == []
     report = Path(rerun["report"]).read_text()
     assert f"# Daily refresh for {day2}" in report and "Top 20 customers by revenue at risk" in report
+    html_report = Path(rerun["html_report"])
+    assert html_report.is_file() and f"]({html_report.name})" in report, "the summary links the day's HTML report"
     scores = query(scored.paths.warehouse, "SELECT count(DISTINCT as_of_date) FROM scoring.churn_scores")
     assert scores == [(3,)]
     published = query(publication.published_path(scored.paths), "SELECT as_of_date FROM churnmesh.about")

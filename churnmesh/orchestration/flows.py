@@ -1,4 +1,4 @@
-"""Prefect flows over the package: the daily refresh (ingest, SQLMesh run, alerts, summary).
+"""Prefect flows over the package: the daily refresh (ingest, SQLMesh run, alerts, report, summary).
 
 Tasks are thin: the work is done by churnmesh functions that the tests also call directly.
 """
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import duckdb
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
-from churnmesh import locking, parameters, publication, watermark
+from churnmesh import locking, parameters, publication, report, watermark
 from churnmesh.faults import crash_point
 from churnmesh.ingestion import ingest
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
@@ -28,7 +28,7 @@ from churnmesh.orchestration.operations import backfill, review_change, run_audi
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
 from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
 from churnmesh.scoring.train_warehouse import train_from_warehouse
-from churnmesh.settings import DataPaths
+from churnmesh.settings import DataPaths, safe_run_name
 
 # The global concurrency limit (one slot) every warehouse-writing flow holds; see deployments.py.
 WAREHOUSE_LIMIT = "churnmesh-warehouse"
@@ -131,10 +131,25 @@ def send_notifications(paths: DataPaths, alerts: list[Alert]) -> dict[str, list[
     return asdict(report)
 
 
+@task(name="write-daily-report")
+def write_daily_report(paths: DataPaths, as_of: date, run_name: str) -> str | None:
+    """The self-contained HTML report of the publication just written (report.py), linked as an artifact."""
+    try:
+        written = report.write_report(paths, as_of, run_name)
+    except report.PublicationMismatch as exc:
+        # A rerun of a day prod has already moved past: a report named for it would show another day.
+        get_run_logger().warning("no daily report for %s: %s", as_of, exc)
+        return None
+    create_link_artifact(
+        key="daily-report", link=written.as_uri(), link_text=written.name, description=f"Daily report {as_of}"
+    )
+    get_run_logger().info("daily report: %s", written)
+    return str(written)
+
+
 def summary_path(paths: DataPaths, as_of: date, run_name: str) -> Path:
     """Each run keeps its own summary: the as-of date and the flow run's name are in the file name."""
-    safe_name = "".join(c if c.isalnum() or c in "-_" else "-" for c in run_name)[:80] or "run"
-    return paths.outputs / f"daily_refresh_{as_of.isoformat()}_{safe_name}.md"
+    return paths.outputs / f"daily_refresh_{as_of.isoformat()}_{safe_run_name(run_name)}.md"
 
 
 @task(name="publish-summary")
@@ -204,7 +219,7 @@ def _alert_date(paths: DataPaths, given: date | None, flow_run: object) -> date:
 def daily_refresh(as_of: date | None = None, data_dir: str | None = None, project: str | None = None) -> dict | State:
     """Ingest new landing files, run SQLMesh up to `as_of` (default: the data watermark; a date past
     it is refused), stop on a blocking audit failure, send the day's alerts once, and publish the
-    run summary. Prod's plan is applied first on an empty warehouse."""
+    daily HTML report and the run summary. Prod's plan is applied first on an empty warehouse."""
     requested = parameters.optional_date(as_of, "as_of")
     paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
     if not paths.landing.is_dir():
@@ -223,19 +238,22 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
             except WarehouseRefreshFailed as failure:
                 send_notifications(paths, _audit_alerts(as_of, failure))
                 raise
-            publish_for_readers(paths)
+            published = publish_for_readers(paths)
             crash_point("flow.after_warehouse")
             alerts = collect_alerts(paths, as_of)
         delivery = send_notifications(paths, alerts)
+        run_name = current_flow_run.name or "run"
         run = {
             "as_of": as_of.isoformat(),
             "watermark": watermark.of_warehouse(paths.warehouse).describe(),
-            "run_name": current_flow_run.name or "run",
+            "run_name": run_name,
             "nothing_new": _nothing_new(ingestion, refresh),
             "ingestion": ingestion,
             "refresh": refresh,
             "alerts": [a.title for a in alerts],
             "delivery": delivery,
+            # None while prod has no marts: there is nothing published to report on
+            "html_report": write_daily_report(paths, as_of, run_name) if published else None,
         }
         run["report"] = publish_summary(paths, as_of, run)
     return run

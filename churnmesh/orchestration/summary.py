@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -38,6 +39,14 @@ def _levels(con: duckdb.DuckDBPyConnection, as_of: date) -> list[tuple]:
     ).fetchall()
 
 
+def _report_link(html_report: object) -> list[str]:
+    """A link relative to the summary: the report is written beside it, in outputs/."""
+    if not html_report:
+        return []
+    name = Path(str(html_report)).name
+    return [f"- daily report: [{name}]({name})"]
+
+
 def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict) -> str:
     ingestion, refresh, delivery = run["ingestion"], run["refresh"], run["delivery"]
     lines = [
@@ -45,6 +54,7 @@ def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict)
         "",
         f"- run: {run.get('run_name', 'run')}",
         f"- {run.get('watermark', 'data watermark unknown')}",
+        *_report_link(run.get("html_report")),
         "",
         "## Ingestion",
         f"- files: {ingestion['files_loaded']} loaded, {ingestion['files_rejected']} rejected whole, "
