@@ -30,6 +30,8 @@ POINTS: dict[str, str] = {
     "ingest.after_commit": "a batch of files (one source) is committed; later batches are not loaded",
     "flow.after_ingest": "ingestion is complete; the SQLMesh run has not started",
     "sqlmesh.after_batch": "a model batch is written, audited and its interval recorded; later batches are not",
+    "sqlmesh.before_finalize": "a plan has recorded the environment and updated its views; the environment is "
+    "not finalized, so SQLMesh's run waits for the plan",
     "scoring.churn": "inside the churn scores model's evaluation: upstream models done, no score written",
     "scoring.clv": "inside the CLV model's evaluation: upstream models done, no prediction written",
     "flow.after_warehouse": "every model is up to date; no alert has been collected or sent",
