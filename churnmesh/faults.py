@@ -24,6 +24,7 @@ TRACE_ENV = "CHURNMESH_CRASH_TRACE"
 
 # Where each point sits and what a crash there leaves behind.
 POINTS: dict[str, str] = {
+    "server.starting": "the temporary Prefect server is started, not yet answering; it holds a port and memory",
     "process.after_fork": "a child is forked (SQLMesh's project-loading workers): it has a copy of every open "
     "file of the run, the writer lock's among them",
     "ingest.after_chunk": "a chunk of a landing file is read and staged; its batch's transaction is open",
