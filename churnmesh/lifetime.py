@@ -77,7 +77,7 @@ def spawn(command: Sequence[str], log: Path, env: dict[str, str], record: Path) 
     wrapped = [sys.executable, "-m", __name__, str(os.getpid()), *command]
     with log.open("ab") as output:
         process = subprocess.Popen(wrapped, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    details = {"pid": process.pid, "started": _start_time(process.pid), "parent": os.getpid()}
+    details = {"pid": process.pid, "started": start_time(process.pid), "parent": os.getpid()}
     record.write_text(json.dumps(details) + "\n")
     _records[process.pid] = record
     return process
@@ -110,7 +110,7 @@ def stop_leftover(record: Path) -> None:
     if _alive(parent):
         return  # a live command's server (`churnmesh serve` next to a flow run)
     # The start time tells the recorded process from a later one that got its pid.
-    if _start_time(pid) == recorded.get("started"):
+    if start_time(pid) == recorded.get("started"):
         _signal_group(pid, signal.SIGKILL)
     record.unlink(missing_ok=True)
 
@@ -123,7 +123,7 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _start_time(pid: int) -> int | None:
+def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (field 22; Linux), else None."""
     fields = _stat(pid)
     return int(fields[19]) if fields else None
