@@ -7,7 +7,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -213,23 +214,32 @@ def print_ingest_report(report: IngestReport, warehouse: Path) -> None:
 
 
 def _use_prefect_home(paths: DataPaths) -> None:
-    """Prefect's own database and settings live with the data, not in the user's home. Without a
-    Prefect server configured, flows start a temporary local one; creating its database the first
-    time takes longer than Prefect's default 20 s wait on a small machine."""
+    """Prefect's own database and settings live with the data, not in the user's home."""
     os.environ.setdefault("PREFECT_HOME", str(paths.root / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+@contextmanager
+def _prefect(paths: DataPaths) -> Iterator[None]:
+    """Prefect for the flows of a command: its home with the data, and without a server configured,
+    a temporary local one that ends with the command, even a killed one (Prefect's own would
+    outlive it). Import the flows inside the block: Prefect reads its settings when imported."""
+    _use_prefect_home(paths)
+    from churnmesh.orchestration.server import temporary_server
+
+    with temporary_server(paths):
+        yield
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     paths = parameters.data_dir(str(data_paths().root), "CHURNMESH_DATA_DIR")  # refused before Prefect starts
-    _use_prefect_home(paths)
-    from churnmesh.orchestration.flows import daily_refresh
-
     if not paths.landing.is_dir():
         raise FileNotFoundError(f"no landing folder at {paths.landing}: there is nothing to ingest")
-    run = run_flow(daily_refresh, as_of=args.as_of, data_dir=str(paths.root))
+    with _prefect(paths):
+        from churnmesh.orchestration.flows import daily_refresh
+
+        run = run_flow(daily_refresh, as_of=args.as_of, data_dir=str(paths.root))
     if run["nothing_new"]:
         print(f"nothing new: no new files, and prod is already up to date as of {run['as_of']} ({run['report']})")
         return 0
@@ -239,14 +249,15 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     paths = parameters.data_dir(str(data_paths().root), "CHURNMESH_DATA_DIR")  # refused before Prefect starts
-    _use_prefect_home(paths)
-    from churnmesh.orchestration.flows import backfill_flow
     from churnmesh.orchestration.operations import check_models
 
     if args.end < args.start:
         raise ValueError(f"--end {args.end} is before --start {args.start}")
     check_models(paths, args.models)  # unknown names are refused here, before Prefect starts
-    result = run_flow(backfill_flow, args.start, args.end, args.models, args.restate, str(paths.root))
+    with _prefect(paths):
+        from churnmesh.orchestration.flows import backfill_flow
+
+        result = run_flow(backfill_flow, args.start, args.end, args.models, args.restate, str(paths.root))
     action = "restated" if args.restate else "filled"
     print(f"{action} {args.start} to {args.end}: {len(result['evaluations'])} model batches evaluated")
     return 0
@@ -254,10 +265,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     paths = parameters.data_dir(str(data_paths().root), "CHURNMESH_DATA_DIR")  # refused before Prefect starts
-    _use_prefect_home(paths)
-    from churnmesh.orchestration.flows import review_change_flow
+    with _prefect(paths):
+        from churnmesh.orchestration.flows import review_change_flow
 
-    print(run_flow(review_change_flow, args.env, str(paths.root)), end="")
+        print(run_flow(review_change_flow, args.env, str(paths.root)), end="")
     return 0
 
 
@@ -282,7 +293,11 @@ def print_run(run: dict, paths: DataPaths) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     paths = data_paths()
-    _use_prefect_home(paths)
+    with _prefect(paths):
+        return _demo(paths)
+
+
+def _demo(paths: DataPaths) -> int:
     from churnmesh.orchestration.flows import daily_refresh
 
     params_file = paths.landing / GENERATOR_PARAMS_FILE

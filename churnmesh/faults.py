@@ -24,10 +24,15 @@ TRACE_ENV = "CHURNMESH_CRASH_TRACE"
 
 # Where each point sits and what a crash there leaves behind.
 POINTS: dict[str, str] = {
+    "server.starting": "the temporary Prefect server is started, not yet answering; it holds a port and memory",
+    "process.after_fork": "a child is forked (SQLMesh's project-loading workers): it has a copy of every open "
+    "file of the run, the writer lock's among them",
     "ingest.after_chunk": "a chunk of a landing file is read and staged; its batch's transaction is open",
     "ingest.after_commit": "a batch of files (one source) is committed; later batches are not loaded",
     "flow.after_ingest": "ingestion is complete; the SQLMesh run has not started",
     "sqlmesh.after_batch": "a model batch is written, audited and its interval recorded; later batches are not",
+    "sqlmesh.before_finalize": "a plan has recorded the environment and updated its views; the environment is "
+    "not finalized, so SQLMesh's run waits for the plan",
     "scoring.churn": "inside the churn scores model's evaluation: upstream models done, no score written",
     "scoring.clv": "inside the CLV model's evaluation: upstream models done, no prediction written",
     "publication.before_swap": "prod's marts are copied beside the last publication; readers still see the last one",

@@ -7,10 +7,16 @@ command, so a second run waits (up to `--wait-seconds`, default CHURNMESH_LOCK_W
 or stops with a message naming the holder, instead of failing halfway with DuckDB's error.
 `churnmesh query` takes a shared lock, briefly, so it never makes a running writer fail either.
 
-The kernel releases a flock when its holder exits, however it exits (SIGKILL included), so a
-crashed run never leaves a stale lock behind. The file's content (pid, command, start time) is
-only there for the message; it is rewritten by every holder. The lock is re-entrant within a
-process: the CLI takes it before starting a flow, and the flow's own acquisition is then a no-op.
+The kernel releases a flock when no descriptor of its open file is left, however the holder
+exits (SIGKILL included). A forked child gets a copy of the descriptor, and the lock with it:
+SQLMesh's project-loading workers, orphaned by a killed run, would hold it for ever. So every
+child forked from a process of this module closes its copy at once (closing a copy leaves the
+parent's lock in place) and dies with its parent (churnmesh.lifetime); a program started with
+exec never sees the descriptor (O_CLOEXEC). A crashed run therefore never leaves a stale lock.
+
+The file's content (pid, command, start time) is only there for the message; it is rewritten by
+every holder. The lock is re-entrant within a process: the CLI takes it before starting a flow,
+and the flow's own acquisition is then a no-op.
 """
 
 from __future__ import annotations
@@ -24,14 +30,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from churnmesh import parameters
+from churnmesh import lifetime, parameters
 from churnmesh.settings import DataPaths, data_paths
 
 WAIT_ENV = "CHURNMESH_LOCK_WAIT_SECONDS"
@@ -61,6 +67,21 @@ class _Held:
 
 _held: dict[Path, _Held] = {}
 _guard = threading.Lock()
+
+
+def _close_inherited_locks() -> None:
+    """In a forked child: close its copies of the lock descriptors; the parent keeps the locks.
+    The child has one thread, so the guard (perhaps held by another thread at the fork) is new."""
+    global _guard
+    _guard = threading.Lock()
+    for held in list(_held.values()):
+        with suppress(OSError):
+            os.close(held.fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+lifetime.end_forked_children_with_this_process()
 
 
 def lock_path(paths: DataPaths) -> Path:
@@ -155,7 +176,7 @@ def _acquire(paths: DataPaths, mode: int, wait: float, command: str, create: boo
     path = lock_path(paths)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
-    # O_CLOEXEC (Python's default): child processes (the Prefect server) never inherit the lock.
+    # O_CLOEXEC (Python's default): a program a child execs never inherits the lock.
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if create else os.open(path, os.O_RDONLY)
     deadline = time.monotonic() + wait
     announced = False

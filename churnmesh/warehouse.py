@@ -170,6 +170,21 @@ def plan_environment(
             )
 
 
+def finish_interrupted_plan(context: Context, environment: str, at: datetime) -> bool:
+    """Plan `environment` again (execution time `at`) if a plan recorded it and died before
+    finalizing it; True if so.
+
+    Only a plan in progress leaves an environment unfinalized, and churnmesh plans under its writer
+    lock: one found unfinalized by a lock holder is a dead plan's. `run()` would wait for it (six
+    hours by default, the lock held) and then fail. SQLMesh counts an unfinalized environment as a
+    change, so the new plan does what the dead one left undone and finalizes it."""
+    env = context.state_reader.get_environment(environment)
+    if env is None or env.finalized_ts:
+        return False
+    context.plan(environment, execution_time=at, no_prompts=True, auto_apply=True)
+    return True
+
+
 def count_rows(paths: DataPaths, tables: tuple[str, ...]) -> dict[str, int]:
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:

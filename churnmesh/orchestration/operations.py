@@ -14,7 +14,7 @@ from sqlmesh import Context
 from churnmesh import parameters
 from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import CHURN_SCORES_MODEL, MARTS, execution_time, sqlmesh_context
+from churnmesh.warehouse import CHURN_SCORES_MODEL, MARTS, execution_time, finish_interrupted_plan, sqlmesh_context
 
 FEATURES_TABLE = "intermediate.int_customer_features"
 
@@ -70,6 +70,7 @@ def backfill(
         names = known_models(context, models)
         current = built_as_of(context)
         try:
+            finish_interrupted_plan(context, "prod", execution_time(current or end))
             if restate:
                 if not names:
                     raise ValueError("a restatement names the models to restate (--model)")

@@ -20,7 +20,7 @@ from sqlmesh.utils.date import to_ds
 from churnmesh.faults import crash_point
 from churnmesh.orchestration.late_changes import restate_in
 from churnmesh.settings import PROJECT_ROOT, DataPaths
-from churnmesh.warehouse import execution_time, sqlmesh_context
+from churnmesh.warehouse import execution_time, finish_interrupted_plan, sqlmesh_context
 
 
 class FailureCollector(GenericNotificationTarget):
@@ -89,6 +89,11 @@ class EvaluationRecorder(NoopConsole):
         )
         crash_point("sqlmesh.after_batch")
 
+    def stop_promotion_progress(self, success: bool = True) -> None:
+        # A plan's views are updated; its environment is finalized right after.
+        if success:
+            crash_point("sqlmesh.before_finalize")
+
 
 class WarehouseRefreshFailed(RuntimeError):
     def __init__(
@@ -121,16 +126,20 @@ def refresh_warehouse(
     project: Path = PROJECT_ROOT,
     restate_late_changes: bool = True,
 ) -> RefreshResult:
-    """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first.
-    Then (unless told not to) restate what changed behind the lookback (late_changes)."""
+    """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first, and
+    finish a prod plan a crash interrupted. Then (unless told not to) restate what changed behind
+    the lookback (late_changes)."""
     collector, recorder = FailureCollector(), EvaluationRecorder()
     planned, restated = False, []
     with sqlmesh_context(paths, gateway, project, notification_targets=[collector], console=recorder) as context:
         try:
+            at = execution_time(as_of)
             if context.state_reader.get_environment("prod") is None:
-                context.plan("prod", execution_time=execution_time(as_of), no_prompts=True, auto_apply=True)
+                context.plan("prod", execution_time=at, no_prompts=True, auto_apply=True)
                 planned = True
-            status = context.run(execution_time=execution_time(as_of))
+            else:
+                planned = finish_interrupted_plan(context, "prod", at)
+            status = context.run(execution_time=at)
             if restate_late_changes and not status.is_failure and not collector.failures:
                 restated = restate_in(context)  # late profiles, --replace, rows beyond the lookback
         except Exception as exc:  # a failed plan raises; the run reports through its status
