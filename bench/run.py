@@ -328,6 +328,7 @@ def measure_queries(warehouse: Path, phases: dict[str, Phase]) -> dict[str, floa
 def measure_dashboard(paths: DataPaths, phases: dict[str, Phase]) -> dict[str, Any]:
     """Publishing for readers, then every dashboard page rendered by Streamlit's AppTest: the first
     render (reading the publication) and the next one (from the cache), in seconds."""
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from churnmesh.dashboard import APP, PAGES
@@ -340,6 +341,7 @@ def measure_dashboard(paths: DataPaths, phases: dict[str, Phase]) -> dict[str, A
     first, again = {}, {}
     with phase("dashboard", phases):
         for script, title, _, _ in PAGES:
+            st.cache_data.clear()  # each page's first render reads the publication, none from another's cache
             first[title] = _render_seconds(app.switch_page(script))
             again[title] = _render_seconds(app)
             if app.exception:

@@ -152,7 +152,14 @@ def _bars(frame: pd.DataFrame, x: str, y: str, title: str, x_type: str = "T") ->
     )
 
 
-SHARES = ("churn_probability", "previous_probability", "mean_churn_probability", "share_of_period", "share_open")
+SHARES = (
+    "churn_probability",
+    "previous_probability",
+    "mean_churn_probability",
+    "share_of_period",
+    "share_open",
+    "satisfaction_rate",
+)
 
 
 def table_of(frame: pd.DataFrame, key: str | None = None) -> None:
