@@ -109,6 +109,8 @@ CASES = [
         r"argument --wait-seconds: ",
     ),
     Case(("serve",), "--port", ("serve", "--port", "{}"), r"argument --port: "),
+    Case(("dashboard",), "--port", ("dashboard", "--port", "{}"), r"argument --port: "),
+    Case(("mcp",), "--port", ("mcp", "--port", "{}"), r"argument --port: "),
     Case(("review",), "--env", ("review", "--env", "{}"), r"argument --env: "),
     Case(("review",), "--wait-seconds", ("review", "--wait-seconds", "{}"), r"argument --wait-seconds: "),
     Case(("clv", "fit"), "file", ("clv", "fit", "{}", *CDNOW_CLV_FIT[3:]), NOT_TRANSACTIONS, "file"),
