@@ -281,7 +281,7 @@ def churned_customers(
     days = parameters.whole_number(window_days, 1, 3650, "window_days")
     order = CHURN_ORDERS[parameters.one_of(CHURN_ORDERS, "order_by")(order_by)]
     rows_wanted = parameters.whole_number(limit, 1, MAX_ROWS, "limit")
-    _, where, params = _segment_filter_only(con, segment)
+    where, params = _segment_filter_only(con, segment)
     filters = f"WHERE {churned_within(days)}" + (f" AND {where.removeprefix('WHERE ')}" if where else "")
     result = con.execute(
         "SELECT c.customer_id, c.churned_date, c.rfm_segment, c.value_tier, c.plan_tier, c.loyalty_tier, c.region, "
@@ -306,16 +306,17 @@ def churned_customers(
     )
 
 
-def _segment_filter_only(con: Connection, segment: str | None) -> tuple[None, str, list[object]]:
+def _segment_filter_only(con: Connection, segment: str | None) -> tuple[str, list[object]]:
+    """A segment argument that must pick one segment (dimension=value), as a WHERE clause."""
     if segment is not None and "=" not in segment:
         raise ValueError(f"segment: a segment as dimension=value (e.g. plan_tier=premium), not {segment!r}")
     _, where, params = _segment(con, segment)
-    return None, where, params
+    return where, params
 
 
 def top_at_risk(con: Connection, n: int = 20, segment: str | None = None, level: str | None = None) -> dict[str, Any]:
     limit = parameters.whole_number(n, 1, MAX_ROWS, "n")
-    _, where, params = _segment_filter_only(con, segment)
+    where, params = _segment_filter_only(con, segment)
     clauses = ["c.lifecycle_stage <> 'churned'"] + ([where.removeprefix("WHERE ")] if where else [])
     if level is not None:
         clauses.append("c.churn_risk_level = ?")

@@ -90,8 +90,9 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
         as_of, mark = watermark.prod_as_of(con), watermark.read(con)
         con.execute(f'USE "{own_catalog}"')
         counts = {table: _copy(con, table) for table in tables}
-        _write_about(con, as_of, mark, counts)
-        _write_model_card(con, paths, counts)
+        model = _live_model_version(con) if "marts.mart_churn_risk" in counts else None
+        _write_about(con, as_of, mark, model, counts)
+        _write_model_card(con, paths, model)
         con.execute(f"DETACH {WAREHOUSE_ALIAS}")
         _write_kpi_history(con, published_path(paths), as_of)
         con.execute("CHECKPOINT")
@@ -143,14 +144,13 @@ def _text(value: str) -> str:
 
 
 def _write_about(
-    con: duckdb.DuckDBPyConnection, as_of: object, mark: watermark.Watermark, counts: dict[str, int]
+    con: duckdb.DuckDBPyConnection, as_of: object, mark: watermark.Watermark, model: str | None, counts: dict[str, int]
 ) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS churnmesh")
     con.execute(
         f"CREATE TABLE {ABOUT} (as_of_date DATE, data_watermark DATE, newest_files JSON, "
         "churn_model_version VARCHAR, row_counts JSON)"
     )
-    model = _live_model_version(con)
     con.execute(
         f"INSERT INTO {ABOUT} VALUES (?, ?, ?, ?, ?)",
         [as_of, mark.day, json.dumps({k: str(v) for k, v in mark.newest_by_source.items()}), model, json.dumps(counts)],
@@ -165,10 +165,9 @@ def _live_model_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def _write_model_card(con: duckdb.DuckDBPyConnection, paths: DataPaths, counts: dict[str, int]) -> None:
+def _write_model_card(con: duckdb.DuckDBPyConnection, paths: DataPaths, version: str | None) -> None:
     """The live model's card (card.json of its version), so readers need no access to the models folder."""
     con.execute(f"CREATE TABLE {MODEL_CARD} (model_version VARCHAR, card JSON)")
-    version = _live_model_version(con) if "marts.mart_churn_risk" in counts else None
     if version is not None:
         card = artifacts.read_card(paths, version)
         con.execute(f"INSERT INTO {MODEL_CARD} VALUES (?, ?)", [version, json.dumps(card, default=str)])
