@@ -21,12 +21,41 @@ import duckdb
 from churnmesh import definitions, parameters, query
 from churnmesh.publication import ABOUT, KPI_HISTORY, MODEL_CARD
 from churnmesh.query import json_ready
+from churnmesh.settings import business_definitions
 
 MAX_ROWS = 500
 CUSTOMER_360 = '"marts"."mart_customer_360"'
 # Snapshot KPIs aggregate the 360 (c) joined to the CLV mart (v), one row per customer.
 CUSTOMERS = "marts.mart_customer_360 AS c JOIN marts.mart_clv AS v USING (customer_id)"
 MONTHLY = "metrics.metric_mom_spend_change AS m JOIN marts.mart_customer_360 AS c USING (customer_id)"
+ACTIVITY = "marts.mart_customer_monthly_activity"
+# Running totals per month end (and segment): the month_end expressions of KPIS read these columns.
+MONTH_END_SQL = """
+WITH activity AS (
+  SELECT a.month_start, {segment} AS segment, sum(a.net_revenue_usd) AS revenue,
+         sum(a.purchase_amount_usd) AS purchase_amount, sum(a.purchases) AS purchases
+  FROM marts.mart_customer_monthly_activity AS a JOIN marts.mart_customer_360 AS c USING (customer_id)
+  {where} GROUP BY ALL
+), signups AS (
+  SELECT CAST(date_trunc('month', c.signup_date) AS DATE) AS month_start, {segment} AS segment, count(*) AS signed_up
+  FROM marts.mart_customer_360 AS c {where} GROUP BY ALL
+), running AS (
+  SELECT month_start, segment,
+         sum(coalesce(a.revenue, 0)) OVER w AS revenue_to_date,
+         sum(coalesce(a.purchase_amount, 0)) OVER w AS purchase_amount_to_date,
+         sum(coalesce(a.purchases, 0)) OVER w AS purchases_to_date,
+         sum(coalesce(s.signed_up, 0)) OVER w AS customers
+  FROM (SELECT month_start, segment FROM activity UNION SELECT month_start, segment FROM signups) AS m
+  LEFT JOIN activity AS a USING (month_start, segment)
+  LEFT JOIN signups AS s USING (month_start, segment)
+  WINDOW w AS (PARTITION BY segment ORDER BY month_start)
+), as_of AS (SELECT any_value(as_of_date) AS day FROM marts.mart_customer_360)
+SELECT r.month_start AS month, r.segment,
+       r.month_start = date_trunc('month', as_of.day) AND last_day(as_of.day) <> as_of.day AS is_partial_month,
+       {value} AS value
+FROM running AS r, as_of
+WHERE r.month_start >= ?
+"""
 CHURN_ORDERS = {
     "lost_clv_usd": "c.lost_clv_usd DESC NULLS LAST",
     "historical_ltv_usd": "v.historical_clv_usd DESC",
@@ -52,10 +81,13 @@ class Kpi:
     unit: str
     expression: str
     monthly: bool = False  # a series by calendar month (metrics.metric_mom_spend_change)
+    # The same figure as it stood at each month end, over the running totals of MONTH_END_SQL;
+    # None when it cannot be recomputed for past months (predictions, lifecycle stages).
+    month_end: str | None = None
 
 
 KPIS: tuple[Kpi, ...] = (
-    Kpi("customers", "Customers signed up by the as-of date", "customers", "count(*)"),
+    Kpi("customers", "Customers signed up by the as-of date", "customers", "count(*)", month_end="customers"),
     Kpi(
         "active_customers",
         "Customers in the active lifecycle stage (explain_definition('active'))",
@@ -85,13 +117,21 @@ KPIS: tuple[Kpi, ...] = (
         "Mean historical lifetime value: net revenue to date (purchases - refunds + subscription charges)",
         "usd",
         "avg(v.historical_clv_usd)",
+        month_end="revenue_to_date / nullif(customers, 0)",
     ),
-    Kpi("total_revenue_usd", "Net revenue to date over all customers", "usd", "sum(v.historical_clv_usd)"),
+    Kpi(
+        "total_revenue_usd",
+        "Net revenue to date over all customers",
+        "usd",
+        "sum(v.historical_clv_usd)",
+        month_end="revenue_to_date",
+    ),
     Kpi(
         "atv_usd",
         "Average transaction value: the mean purchase amount over all purchases to date",
         "usd",
         "sum(c.average_order_value_usd * c.frequency) / nullif(sum(c.frequency), 0)",
+        month_end="purchase_amount_to_date / nullif(purchases_to_date, 0)",
     ),
     Kpi(
         "predicted_clv_usd",
@@ -157,7 +197,13 @@ def about(con: Connection) -> dict[str, Any]:
 
 def list_kpis(con: Connection) -> dict[str, Any]:
     rows = [
-        {"name": k.name, "description": k.description, "unit": k.unit, "by_month": k.monthly, "snapshot": not k.monthly}
+        {
+            "name": k.name,
+            "description": k.description,
+            "unit": k.unit,
+            "by_month": k.monthly or k.month_end is not None,
+            "snapshot": not k.monthly,
+        }
         for k in KPIS
     ]
     return _answer(con, "marts.mart_customer_360, marts.mart_clv, metrics.metric_mom_spend_change", rows, len(rows))
@@ -169,7 +215,9 @@ def get_kpi(con: Connection, name: str, period: str | None = None, segment: str 
     if kpi.monthly:
         return _monthly_kpi(con, kpi, period, group, where, params)
     if period is not None:
-        monthly = ", ".join(k.name for k in KPIS if k.monthly)
+        if kpi.month_end is not None:
+            return _month_end_kpi(con, kpi, period, group, where, params)
+        monthly = ", ".join(k.name for k in KPIS if k.monthly or k.month_end)
         raise ValueError(f"{kpi.name} is a snapshot as of the as-of date, not by month; by month: {monthly}")
     select = f'CAST(c."{group}" AS VARCHAR) AS "{group}", ' if group else ""
     value = _rounded(kpi)
@@ -202,6 +250,32 @@ def _monthly_kpi(
         span = _span(con, "month_start", "metrics.metric_mom_spend_change", "months with spend")
         raise ValueError(f"no {kpi.name} for {period or 'the as-of month'}: {span}")
     return _answer(con, "metrics.metric_mom_spend_change", rows[:MAX_ROWS], len(rows), kpi=kpi.name, unit=kpi.unit)
+
+
+def _month_end_kpi(
+    con: Connection, kpi: Kpi, period: str, group: str | None, where: str, params: list[object]
+) -> dict[str, Any]:
+    """A snapshot KPI as it stood at the end of each month (the as-of date for the as-of month)."""
+    segment = f'CAST(c."{group}" AS VARCHAR)' if group else "'all'"
+    value = f"round({kpi.month_end}, {DECIMALS[kpi.unit]})"
+    sql = MONTH_END_SQL.format(segment=segment, where=where, value=value)
+    # The segment filter appears in both CTEs. Months before the history the warehouse builds
+    # (config.yaml history_start) would count customers without their orders.
+    bound = [*params, *params, history_start()]
+    if period != "monthly":
+        sql += " AND month_start = ?"
+        bound.append(parameters.month(period, "period"))
+    keys = f'month, is_partial_month, segment AS "{group}"' if group else "month, is_partial_month"
+    order = f'month DESC, "{group}"' if group else "month DESC"
+    rows = _records(con.execute(f"SELECT {keys}, value FROM ({sql}) ORDER BY {order}", bound))
+    if not rows:
+        span = _span(con, "month_start", ACTIVITY, "months with activity", f"WHERE month_start >= '{history_start()}'")
+        raise ValueError(f"no {kpi.name} for {period}: {span}")
+    return _answer(con, f"{ACTIVITY}, marts.mart_customer_360", rows[:MAX_ROWS], len(rows), kpi=kpi.name, unit=kpi.unit)
+
+
+def history_start() -> date:
+    return date.fromisoformat(str(business_definitions()["history_start"]))
 
 
 def _span(con: Connection, column: str, table: str, what: str, where: str = "") -> str:
@@ -356,8 +430,22 @@ def customer_profile(con: Connection, customer_id: str) -> dict[str, Any]:
             [customer],
         )
     )
+    months = _records(
+        con.execute(
+            "SELECT * EXCLUDE (customer_id, as_of_date) FROM marts.mart_customer_monthly_activity "
+            "WHERE customer_id = ? ORDER BY month_start",
+            [customer],
+        )
+    )
     record = profile[0] | (value[0] if value else {})
-    return _answer(con, "marts.mart_customer_360", [record], 1, score_history=history[-MAX_ROWS:])
+    return _answer(
+        con,
+        "marts.mart_customer_360",
+        [record],
+        1,
+        score_history=history[-MAX_ROWS:],
+        monthly_activity=months[-MAX_ROWS:],
+    )
 
 
 def revenue_at_risk(con: Connection, by: str = "rfm_segment") -> dict[str, Any]:

@@ -285,6 +285,8 @@ def print_run(run: dict, paths: DataPaths) -> None:
     delivery = run["delivery"]
     print(f"as of {run['as_of']}: {run['watermark']}")
     print(f"run summary: {run['report']}")
+    if run.get("html_report"):
+        print(f"daily report: {run['html_report']}")
     print(
         f"alerts: {len(delivery['delivered'])} sent, {len(delivery['already_sent'])} sent before, "
         f"{len(delivery['undelivered'])} undelivered (ledger and outbox in {paths.root / 'notifications'})"
@@ -325,7 +327,6 @@ def _demo(paths: DataPaths) -> int:
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     print_run(run, paths)
     print(f"Prefect home (flow runs, artifacts): {os.environ['PREFECT_HOME']}")
-    print(f"daily report: {run['html_report']}")
     print("dashboard: make dashboard (or .venv/bin/churnmesh dashboard), then open http://127.0.0.1:8501")
     return 1 if run["ingestion"]["files_refused"] else 0
 

@@ -82,8 +82,8 @@ def build_server(paths: DataPaths) -> Any:
 
     @tool
     def list_kpis() -> Answer:
-        """The KPIs get_kpi answers: name, description, unit, and whether each is a snapshot as of
-        the as-of date or a series by calendar month."""
+        """The KPIs get_kpi answers: name, description, unit, whether each is a snapshot as of the
+        as-of date, and whether it has a series by calendar month (by_month)."""
         return answer(answers.list_kpis)
 
     @tool
@@ -91,7 +91,10 @@ def build_server(paths: DataPaths) -> Any:
         name: Annotated[str, Field(description="a KPI name from list_kpis, e.g. revenue_at_risk_usd")],
         period: Annotated[
             str | None,
-            Field(description="monthly KPIs: YYYY-MM for one month, 'monthly' for the series; default the as-of month"),
+            Field(
+                description="KPIs by month: YYYY-MM for one month, 'monthly' for the series (snapshot KPIs with "
+                "by_month: their value at each month end); default the as-of month or date"
+            ),
         ] = None,
         segment: Segment = None,
     ) -> Answer:

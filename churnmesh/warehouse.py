@@ -109,6 +109,7 @@ class BuildResult:
 
 MARTS = (
     "marts.mart_customer_360",
+    "marts.mart_customer_monthly_activity",
     "marts.mart_clv",
     "marts.mart_churn_risk",
     "marts.mart_customer_segments",

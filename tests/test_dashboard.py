@@ -122,6 +122,14 @@ def test_customer_360_shows_the_customers_row(app: AppTest, prod: duckdb.DuckDBP
     assert shown_now["Revenue at risk"] == shown(float(row.revenue_at_risk_usd), "usd")
     assert shown_now["Lifecycle"] == row.lifecycle_stage
     assert row.churn_reasons in page.markdown[0].value
+    months = page.dataframe[0].value
+    sessions, revenue = prod.execute(
+        "SELECT (SELECT count(*) FROM core.fct_sessions WHERE customer_id = $1 AND session_date <= $2), "
+        "(SELECT ltv_usd FROM metrics.metric_customer_ltv WHERE customer_id = $1)",
+        [row.customer_id, SCORED_AS_OF],
+    ).fetchone()
+    assert int(months.sessions.sum()) == sessions
+    assert float(months.net_revenue_usd.sum()) == pytest.approx(float(revenue), abs=0.01)
     page.text_input(key="customer_id").input("C0000000' OR 1=1").run()
     assert not page.exception and "not a customer id" in page.warning[0].value
 

@@ -297,7 +297,7 @@ def test_the_model_card_is_the_live_models(scored_base: Scored) -> None:
         ("get_kpi", {"name": "happiness"}, "name: one of customers"),
         ("get_kpi", {"name": "customers", "segment": "value_tier=platinum"}, "no customers with value_tier"),
         ("get_kpi", {"name": "customers", "segment": "shoe_size"}, "unknown segment dimension 'shoe_size'"),
-        ("get_kpi", {"name": "customers", "period": "2025-06"}, "is a snapshot"),
+        ("get_kpi", {"name": "predicted_clv_usd", "period": "2025-06"}, "is a snapshot"),
         ("get_kpi", {"name": "buyers", "period": "2031-01"}, "months with spend run from"),
         ("get_kpi", {"name": "buyers", "period": "June"}, "not a month"),
         ("top_at_risk", {"n": 10**9}, "n: not a positive whole number from 1 to 500"),

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from churnmesh import campaign, parameters
-from churnmesh.answers import KPIS
+from churnmesh.answers import KPIS, history_start
 from churnmesh.dashboard import data
 
 SEGMENT_LABELS = {
@@ -106,6 +106,10 @@ def overview() -> None:
     _published_trend(history)
 
 
+# Snapshot KPIs that can be recomputed as they stood at each month end (answers.KPIS month_end).
+MONTH_END_TRENDS = tuple(k.name for k in KPIS if k.month_end is not None)
+
+
 def _monthly_trends(published: data.Version) -> None:
     st.subheader("By month")
     spend = data.rows(data.ask(published, "get_kpi", "net_order_spend_usd", "monthly", None))
@@ -113,23 +117,27 @@ def _monthly_trends(published: data.Version) -> None:
     left, right = st.columns(2)
     left.altair_chart(_line(spend, "month", "value", "Net order spend (USD)"), width="stretch")
     right.altair_chart(_line(buyers, "month", "value", "Buyers"), width="stretch")
-    movements = data.frame(
+    ends = st.columns(2)
+    for n, name in enumerate(MONTH_END_TRENDS):
+        series = data.rows(data.ask(published, "get_kpi", name, "monthly", None))
+        title = f"{KPI_TITLES[name]} at month end"
+        ends[n % 2].altair_chart(_line(series, "month", "value", title), width="stretch")
+    churns = data.frame(
         published,
-        "WITH months AS (SELECT DISTINCT month_start AS month FROM metrics.metric_mom_spend_change) "
-        "SELECT m.month, (SELECT count(*) FROM marts.mart_customer_360 "
-        "  WHERE signup_date < m.month + INTERVAL 1 MONTH) AS customers, "
-        "(SELECT count(*) FROM marts.mart_customer_360 WHERE date_trunc('month', churned_date) = m.month) "
-        "  AS churns_begun FROM months AS m ORDER BY 1",
+        "SELECT CAST(date_trunc('month', churned_date) AS DATE) AS month, count(*) AS churns_begun "
+        "FROM marts.mart_customer_360 WHERE churned_date >= ? GROUP BY 1 ORDER BY 1",
+        (history_start(),),
     )
-    left, right = st.columns(2)
-    left.altair_chart(_line(movements, "month", "customers", "Customers signed up by month end"), width="stretch")
-    right.altair_chart(
-        _bars(movements, "month", "churns_begun", "Churns begun in the month (customers churned now)"), width="stretch"
+    ends[len(MONTH_END_TRENDS) % 2].altair_chart(
+        _bars(churns, "month", "churns_begun", "Churns begun in the month (customers churned now)"), width="stretch"
     )
 
 
 def _published_trend(history: pd.DataFrame) -> None:
     st.subheader("As each day was published")
+    st.caption(
+        "Predictions and lifecycle stages are as each daily refresh saw them; they are not recomputed for past days."
+    )
     name = st.selectbox("Figure", OVERVIEW_KPIS, format_func=KPI_TITLES.get, key="trend_kpi")
     if len(history) < 2:
         st.caption("One as-of date published so far: the trend grows with each daily refresh.")
@@ -235,7 +243,7 @@ def customer_360() -> None:
         return
     profile = answer["rows"][0]
     _profile_metrics(profile)
-    _customer_history(published, customer, answer["score_history"])
+    _customer_history(published, customer, answer)
     with st.expander("Every field of the 360 (no personal data)"):
         st.dataframe(
             pd.DataFrame({"field": list(profile), "value": [str(v) for v in profile.values()]}), hide_index=True
@@ -268,28 +276,35 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _customer_history(published: data.Version, customer: str, scores: list[dict[str, Any]]) -> None:
-    spend = data.frame(
-        published,
-        "SELECT month_start, spend_usd FROM metrics.metric_mom_spend_change WHERE customer_id = ? ORDER BY 1",
-        (customer,),
-    )
+def _customer_history(published: data.Version, customer: str, answer: dict[str, Any]) -> None:
+    months = pd.DataFrame(answer["monthly_activity"])
     tickets = data.frame(
         published,
         "SELECT opened_date, root_cause, status, csat_score, resolution_speed FROM marts.mart_ticket_analytics "
         "WHERE customer_id = ? ORDER BY opened_date DESC",
         (customer,),
     )
+    scores = pd.DataFrame(answer["score_history"])
+    if months.empty:
+        st.caption("No purchase, session or ticket yet.")
+    else:
+        left, right = st.columns(2)
+        left.altair_chart(
+            _bars(months, "month_start", "net_revenue_usd", "Net revenue by month (USD)"), width="stretch"
+        )
+        right.altair_chart(_bars(months, "month_start", "sessions", "Sessions by month"), width="stretch")
     left, right = st.columns(2)
-    left.altair_chart(_bars(spend, "month_start", "spend_usd", "Net order spend by month (USD)"), width="stretch")
-    history = pd.DataFrame(scores)
-    if history.empty:
+    if not months.empty:
+        left.altair_chart(_bars(months, "month_start", "tickets_opened", "Tickets opened by month"), width="stretch")
+    if scores.empty:
         right.caption("No churn score yet.")
     else:
         right.altair_chart(
-            _line(history, "as_of_date", "churn_probability", "Churn probability by scored day", points=True),
+            _line(scores, "as_of_date", "churn_probability", "Churn probability by scored day", points=True),
             width="stretch",
         )
+    with st.expander(f"Activity by month ({len(months)} months)"):
+        table_of(months.iloc[::-1])
     st.subheader(f"Support tickets ({len(tickets)})")
     table_of(tickets)
 
