@@ -72,3 +72,15 @@ def test_bad_arguments_are_refused_before_anything_runs(tmp_path: Path) -> None:
         assert result.returncode == 2, args
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_a_mistyped_model_name_is_refused_with_the_closest(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    typo = run(
+        "backfill", "--start", "2024-01-01", "--end", "2024-01-02", "--model", "core.fct_order", data_dir=tmp_path
+    )
+    assert typo.returncode == 2, typo.stderr
+    assert "unknown model 'core.fct_order': did you mean core.fct_orders?" in typo.stderr
+    assert "Traceback" not in typo.stderr
+    unlike = run("backfill", "--start", "2024-01-01", "--end", "2024-01-02", "--model", "zz.qqqq", data_dir=tmp_path)
+    assert "unknown model 'zz.qqqq': models are core.dim_customers" in unlike.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,8 +25,16 @@ def known_models(context: Context, names: list[str] | None) -> list[str]:
     checked = parameters.model_names(names)  # the pattern first: no odd text reaches SQLMesh's parser
     unknown = [name for name in checked if context.get_model(name) is None]
     if unknown:
-        raise ValueError(f"unknown model(s): {', '.join(repr(n) for n in unknown)}")
+        project = sorted(model.name for model in context.models.values())
+        raise ValueError("; ".join(_unknown_model(name, project) for name in unknown))
     return checked
+
+
+def _unknown_model(name: str, project: list[str]) -> str:
+    """'unknown model 'x'', with the closest name in the project (a typo is the usual cause)."""
+    closest = difflib.get_close_matches(name, project, n=1, cutoff=0.6)
+    hint = f"did you mean {closest[0]}?" if closest else f"models are {', '.join(project)}"
+    return f"unknown model {name!r}: {hint}"
 
 
 def check_models(paths: DataPaths, names: list[str] | None, project: Path = PROJECT_ROOT) -> list[str]:
