@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from churnmesh import data_quality
 from churnmesh.contracts import SOURCES, SOURCES_BY_NAME, Source
 from churnmesh.faults import crash_point
 from churnmesh.ingestion.reader import (
@@ -166,6 +167,9 @@ def ingest(
                 if outcome.status in ("rejected", "refused"):
                     log.warning("%s %s: %s", outcome.status, outcome.file_path, outcome.reason)
         _restamp(con, restamps)
+        # After the batches, not inside them: profiling is idempotent, so a run killed before it
+        # leaves files the next run profiles from the same rows.
+        data_quality.refresh_profiles(con)
     finally:
         con.close()
     return report
