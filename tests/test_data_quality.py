@@ -108,7 +108,7 @@ def test_a_quarantine_spike_alerts_with_the_file_and_its_top_reasons(landing: Pa
     (alert,) = [a for a in alerts if a.data["file"] == rel]
     assert broken / len(rows) > QUARANTINE_MAX_SHARE
     assert alert.title.startswith(f"{rel}: {broken:,} of {len(rows):,} rows quarantined")
-    assert "pages_viewed: '...' is less than" in alert.title or "pages_viewed" in alert.title
+    assert alert.title.endswith(f"top reasons: pages_viewed: '...' is below the minimum 0 ({broken})")
     assert alert.data["top_reasons"][0]["rows"] == broken
     assert [a.data["file"] for a in alerts] == [rel], "the clean files do not alert"
 

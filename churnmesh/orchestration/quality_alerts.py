@@ -35,7 +35,8 @@ def rejected_files(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert]:
             _key(path, checksum),
             f"{path} rejected whole: {reason}",
             (
-                f"None of its {rows:,} rows is loaded: {source} has nothing from it until a corrected file arrives.",
+                f"Nothing of it is loaded ({rows:,} data lines): {source} has nothing from it until a corrected "
+                "file arrives.",
                 f"To load a corrected export, put it in the landing folder under the same name ({path}): the next "
                 "run (or `churnmesh ingest`) loads it. A file rejected whole loaded nothing, so it needs no --replace.",
             ),
