@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=(
             "load files whose content changed since they were loaded, in place of the old version "
-            "(every file is read and hashed, even one whose size and modification time are unchanged)"
+            "(every file is read and hashed, even one whose size and modification time are unchanged); "
+            "a file rejected whole loaded nothing, and its corrected version loads without it"
         ),
     )
 

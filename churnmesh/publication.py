@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from churnmesh import watermark
+from churnmesh import data_quality, watermark
 from churnmesh.contracts import pii_kept_out_of_marts
 from churnmesh.faults import crash_point
 from churnmesh.scoring import artifacts
@@ -88,10 +88,11 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
             return None
         con.execute(f"USE {WAREHOUSE_ALIAS}")
         as_of, mark = watermark.prod_as_of(con), watermark.read(con)
+        quality = data_quality.quality_state(con, watermark.as_date(as_of))
         con.execute(f'USE "{own_catalog}"')
         counts = {table: _copy(con, table) for table in tables}
         model = _live_model_version(con) if "marts.mart_churn_risk" in counts else None
-        _write_about(con, as_of, mark, model, counts)
+        _write_about(con, as_of, mark, model, counts, quality)
         _write_model_card(con, paths, model)
         con.execute(f"DETACH {WAREHOUSE_ALIAS}")
         _write_kpi_history(con, published_path(paths), as_of)
@@ -144,18 +145,29 @@ def _text(value: str) -> str:
 
 
 def _write_about(
-    con: duckdb.DuckDBPyConnection, as_of: object, mark: watermark.Watermark, model: str | None, counts: dict[str, int]
+    con: duckdb.DuckDBPyConnection,
+    as_of: object,
+    mark: watermark.Watermark,
+    model: str | None,
+    counts: dict[str, int],
+    quality: tuple[str, list[dict[str, object]]],
 ) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS churnmesh")
     con.execute(
         f"CREATE TABLE {ABOUT} (as_of_date DATE, data_watermark DATE, newest_files JSON, "
-        "churn_model_version VARCHAR, row_counts JSON)"
+        "churn_model_version VARCHAR, row_counts JSON, data_quality VARCHAR, data_quality_findings JSON)"
     )
+    newest = json.dumps({k: str(v) for k, v in mark.newest_by_source.items()})
+    state, findings = quality
     con.execute(
-        f"INSERT INTO {ABOUT} VALUES (?, ?, ?, ?, ?)",
-        [as_of, mark.day, json.dumps({k: str(v) for k, v in mark.newest_by_source.items()}), model, json.dumps(counts)],
+        f"INSERT INTO {ABOUT} VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [as_of, mark.day, newest, model, json.dumps(counts), state, json.dumps(findings)],
     )
     con.execute(f"COMMENT ON TABLE {ABOUT} IS 'What this publication describes: one row'")
+    con.execute(
+        f"COMMENT ON COLUMN {ABOUT}.data_quality IS 'trusted, or suspect while a file of the days the run "
+        "recomputes fails field health (data_quality_findings: source, file, column, statistic, figures)'"
+    )
 
 
 def _live_model_version(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from churnmesh import data_quality
 from churnmesh.contracts import SOURCES, SOURCES_BY_NAME, Source
 from churnmesh.faults import crash_point
 from churnmesh.ingestion.reader import (
@@ -99,6 +100,7 @@ class LandingFile:
     size_bytes: int
     file_stamp: str | None  # FileStamp.text when the file was hashed
     replacing: bool = False
+    was_rejected: bool = False  # replaces the record of a version rejected whole (no rows to swap)
     rows_in: int = 0
     extra_columns: tuple[str, ...] = ()
     outcome: FileOutcome | None = None
@@ -166,6 +168,9 @@ def ingest(
                 if outcome.status in ("rejected", "refused"):
                     log.warning("%s %s: %s", outcome.status, outcome.file_path, outcome.reason)
         _restamp(con, restamps)
+        # After the batches, not inside them: profiling is idempotent, so a run killed before it
+        # leaves files the next run profiles from the same rows.
+        data_quality.refresh_profiles(con)
     finally:
         con.close()
     return report
@@ -183,8 +188,11 @@ def _plan(
     A loaded file whose FileStamp is the one recorded is unchanged without being read: hashing
     the whole landing history every day would cost more than loading the new day. A file found
     unchanged by its checksum under a new stamp (copied, touched) gets the new stamp recorded."""
-    query = "SELECT file_path, checksum, file_stamp FROM raw.ingest_manifest"
-    loaded = {rel: (checksum, stamp) for rel, checksum, stamp in con.execute(query).fetchall()}
+    query = "SELECT file_path, checksum, file_stamp, status FROM raw.ingest_manifest"
+    manifest = con.execute(query).fetchall()
+    loaded = {rel: (checksum, stamp) for rel, checksum, stamp, _ in manifest}
+    # A file rejected whole loaded nothing: a new version under its name is a first delivery.
+    rejected = {rel for rel, *_, status in manifest if status == "rejected"}
     batch: list[LandingFile] = []
     size = 0
     for source, path in landing_files(landing):
@@ -200,7 +208,7 @@ def _plan(
                 restamps[rel] = stamp.text
             report.outcomes.append(FileOutcome(rel, source.name, "unchanged"))
             continue
-        if rel in loaded and not replace:
+        if rel in loaded and rel not in rejected and not replace:
             outcome = FileOutcome(
                 rel,
                 source.name,
@@ -217,6 +225,7 @@ def _plan(
             yield batch
             batch, size = [], 0
         file = LandingFile(source, path, rel, checksum, stamp.size_bytes, stamp.text, replacing=rel in loaded)
+        file.was_rejected = rel in rejected
         original = next((f for f in batch if f.checksum == checksum), None)
         if original is not None and (file.replacing or original.replacing):
             # A replacement is compared with what is loaded, so its copy waits for the next batch.
@@ -265,7 +274,7 @@ class BatchLoader:
                     pending = self._read_file(file, pending)
             self._validate(source, pending)
             for file in files:
-                if file.replacing and file.outcome is None:
+                if file.replacing and (file.outcome is None or file.was_rejected):
                     self._forget(source, file.rel)
             for file in files:
                 if file.outcome is not None and file.outcome.status in ("rejected", "skipped"):
@@ -327,7 +336,7 @@ class BatchLoader:
         return pending
 
     def _rejection(self, file: LandingFile, reason: str) -> FileOutcome:
-        if file.replacing:
+        if file.replacing and not file.was_rejected:
             return FileOutcome(
                 file.rel,
                 file.source.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from churnmesh.contracts import SOURCES, Source
+from churnmesh.data_quality import ensure_profiles_table
 
 DUCKDB_TYPES = {
     "str": "VARCHAR",
@@ -80,6 +81,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE IF NOT EXISTS {raw_table(source)} ({columns})")
         text_columns = ", ".join([*(f'"{name}" VARCHAR' for name in source.column_names), *QUARANTINE_LINEAGE])
         con.execute(f"CREATE TABLE IF NOT EXISTS {quarantine_table(source)} ({text_columns})")
+    ensure_profiles_table(con)
 
 
 def external_models_yaml() -> str:

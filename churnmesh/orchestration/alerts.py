@@ -11,14 +11,11 @@ import duckdb
 
 from churnmesh import watermark
 from churnmesh.contracts import SOURCES
+from churnmesh.data_quality import VOLUME_HISTORY_DAYS, VOLUME_MIN_HISTORY, VOLUME_MIN_RELATIVE_SPREAD, VOLUME_SIGMAS
 from churnmesh.orchestration.notify import Alert
 from churnmesh.settings import business_definitions
 
 TOP_CUSTOMERS = 10
-VOLUME_HISTORY_DAYS = 28
-VOLUME_MIN_HISTORY = 14
-VOLUME_SIGMAS = 4.0
-VOLUME_MIN_RELATIVE_SPREAD = 0.10  # a source with almost constant volume still tolerates +-40%
 # The incremental model each event source feeds: the one to restate for rows beyond the lookback.
 RESTATE_MODEL = {"orders": "core.fct_orders", "device_sessions": "core.fct_sessions"}
 
@@ -139,8 +136,11 @@ def _delivery_gaps(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int
 
 
 def volume_anomalies(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert]:
+    """A source whose rows loaded on `as_of` are far from its trailing mean. Loaded rows, not rows
+    received: a file of replayed or quarantined rows arrives at its usual size and still leaves the
+    day nearly empty."""
     rows = con.execute(
-        "SELECT source, file_date, sum(rows_in) FROM raw.ingest_manifest "
+        "SELECT source, file_date, sum(rows_loaded) FROM raw.ingest_manifest "
         "WHERE status = 'loaded' AND file_date BETWEEN ? AND ? GROUP BY ALL",
         [as_of - timedelta(days=VOLUME_HISTORY_DAYS), as_of],
     ).fetchall()
@@ -158,8 +158,9 @@ def volume_anomalies(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert]
                     as_of,
                     "volume",
                     source.name,
-                    f"{source.name}: {today[0]:,} rows on {as_of}, trailing {VOLUME_HISTORY_DAYS}-day mean {mean:,.0f}",
-                    data={"source": source.name, "rows": today[0], "trailing_mean": round(mean, 1)},
+                    f"{source.name}: {today[0]:,} rows loaded on {as_of}, trailing {VOLUME_HISTORY_DAYS}-day mean "
+                    f"{mean:,.0f}",
+                    data={"source": source.name, "rows_loaded": today[0], "trailing_mean": round(mean, 1)},
                 )
             )
     return alerts

@@ -19,16 +19,17 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
-from churnmesh import locking, parameters, publication, report, watermark
+from churnmesh import data_quality, locking, parameters, publication, report, watermark
 from churnmesh.faults import crash_point
-from churnmesh.ingestion import ingest
+from churnmesh.ingestion import FileOutcome, ingest
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
 from churnmesh.orchestration.notify import Alert, Ledger, configured_channel, deliver, notifications_dir
 from churnmesh.orchestration.operations import backfill, review_change, run_audits
+from churnmesh.orchestration.quality_alerts import quality_alerts
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
 from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
 from churnmesh.scoring.train_warehouse import train_from_warehouse
-from churnmesh.settings import DataPaths, safe_run_name
+from churnmesh.settings import DataPaths, business_definitions, safe_run_name
 
 # The global concurrency limit (one slot) every warehouse-writing flow holds; see deployments.py.
 WAREHOUSE_LIMIT = "churnmesh-warehouse"
@@ -55,6 +56,9 @@ def ingest_new_files(paths: DataPaths) -> dict[str, object]:
         "files_rejected": report.count("rejected"),
         "files_skipped": report.count("skipped"),
         "files_refused": [o.file_path for o in report.refused],
+        # Named in the run summary: which files of this run loaded nothing, and why.
+        "rejected_whole": [_named(o) for o in report.outcomes if o.status == "rejected"],
+        "refused": [_named(o) for o in report.refused],
         "rows_in": report.total("rows_in"),
         "rows_loaded": report.total("rows_loaded"),
         "rows_quarantined": report.total("rows_rejected"),
@@ -62,6 +66,10 @@ def ingest_new_files(paths: DataPaths) -> dict[str, object]:
     }
     get_run_logger().info("ingestion: %s", json.dumps(summary))
     return summary
+
+
+def _named(outcome: FileOutcome) -> dict[str, object]:
+    return {"file": outcome.file_path, "reason": outcome.reason}
 
 
 # No retries: a failed audit is a data problem; running it again unchanged fails the same way.
@@ -106,6 +114,27 @@ def publish_evaluations(evaluations: list[dict[str, object]], as_of: date) -> No
         create_table_artifact(
             key="sqlmesh-evaluations", table=evaluations, description=f"SQLMesh model evaluations for {as_of}"
         )
+
+
+@task(name="check-data-quality")
+def check_data_quality(paths: DataPaths, as_of: date) -> dict[str, object]:
+    """Alerts on the files themselves (rejected whole, quarantine spikes, field health), sent
+    before SQLMesh updates the marts, and the state the marts of `as_of` are published with."""
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        alerts = quality_alerts(con, as_of)
+        state, findings = data_quality.quality_state(con, as_of)
+    finally:
+        con.close()
+    delivery = send_notifications.fn(paths, alerts)
+    if state != data_quality.TRUSTED:
+        get_run_logger().warning("the marts as of %s are flagged %s: %s", as_of, state, json.dumps(findings))
+    # The summary lists the alerts about the days the run recomputes, and any older one sent now
+    # (the whole history's rejected files would bury the day's).
+    first, last = data_quality.health_window(as_of, int(business_definitions()["late_data_lookback_days"]))
+    sent = {*delivery["delivered"], *delivery["undelivered"]}
+    titles = [a.title for a in alerts if first <= a.as_of <= last or a.ledger_key in sent]
+    return {"state": state, "findings": findings, "alerts": titles, "delivery": delivery}
 
 
 @task(name="collect-alerts")
@@ -233,6 +262,7 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
                 as_of = default_as_of(paths, requested)
             except watermark.AheadOfData as exc:
                 return _refused(exc)
+            quality = check_data_quality(paths, as_of)
             try:
                 refresh = run_warehouse(paths, as_of, project_root)
             except WarehouseRefreshFailed as failure:
@@ -242,6 +272,8 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
             crash_point("flow.after_warehouse")
             alerts = collect_alerts(paths, as_of)
         delivery = send_notifications(paths, alerts)
+        # One account of the run's deliveries: the file alerts went out first, before SQLMesh ran.
+        delivery = {k: [*quality["delivery"][k], *sent] for k, sent in delivery.items()}
         run_name = current_flow_run.name or "run"
         run = {
             "as_of": as_of.isoformat(),
@@ -250,7 +282,8 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
             "nothing_new": _nothing_new(ingestion, refresh),
             "ingestion": ingestion,
             "refresh": refresh,
-            "alerts": [a.title for a in alerts],
+            "data_quality": quality,
+            "alerts": [*quality["alerts"], *(a.title for a in alerts)],
             "delivery": delivery,
             # None while prod has no marts: there is nothing published to report on
             "html_report": write_daily_report(paths, as_of, run_name) if published else None,

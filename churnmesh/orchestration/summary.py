@@ -47,6 +47,28 @@ def _report_link(html_report: object) -> list[str]:
     return [f"- daily report: [{name}]({name})"]
 
 
+def _data_quality_lines(as_of: date, run: dict) -> list[str]:
+    """The files of this run that loaded nothing, and the state the marts are published with."""
+    ingestion, quality = run["ingestion"], run.get("data_quality") or {}
+    lines = [
+        *(f"- rejected whole: {f['file']}: {f['reason']}" for f in ingestion.get("rejected_whole", [])),
+        *(f"- refused: {f['file']}: {f['reason']}" for f in ingestion.get("refused", [])),
+        "",
+        "## Data quality",
+    ]
+    state = quality.get("state", "unknown")
+    findings = quality.get("findings", [])
+    if findings:
+        files = sorted({str(f["file"]) for f in findings})
+        lines.append(
+            f"- the marts as of {as_of} are published flagged **{state}**: field health fails for {', '.join(files)}"
+        )
+        lines += [f"  - {f['file']}: {f['description']}" for f in findings]
+    else:
+        lines.append(f"- the marts as of {as_of} are published **{state}**: no file of the days recomputed fails")
+    return [*lines, ""]
+
+
 def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict) -> str:
     ingestion, refresh, delivery = run["ingestion"], run["refresh"], run["delivery"]
     lines = [
@@ -61,7 +83,7 @@ def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict)
         f"{ingestion['files_skipped']} re-deliveries skipped, {len(ingestion['files_refused'])} refused",
         f"- rows: {ingestion['rows_in']:,} in = {ingestion['rows_loaded']:,} loaded + "
         f"{ingestion['rows_quarantined']:,} quarantined + {ingestion['rows_duplicate']:,} duplicates",
-        "",
+        *_data_quality_lines(as_of, run),
         "## Warehouse",
         f"- sqlmesh run: {refresh['status']}; {len(refresh['evaluations'])} model batches evaluated "
         "(each in the sqlmesh-evaluations artifact); blocking audits: "
