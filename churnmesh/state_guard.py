@@ -184,7 +184,8 @@ def hold_for_sqlmesh_cli() -> None:
     try:
         _cli_lock.enter_context(locking.writer_lock(data_paths(), command, program=None))
     except locking.WarehouseBusy as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
+        # `sqlmesh` has no --wait-seconds option: the environment variable is the way to wait longer.
+        print(f"{command}: {str(exc).replace('--wait-seconds or ', '')}", file=sys.stderr)
         raise SystemExit(BUSY_EXIT) from None
 
 

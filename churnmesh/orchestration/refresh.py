@@ -50,8 +50,9 @@ class FailureCollector(GenericNotificationTarget):
             self._failures.append(
                 {"model": audit_error.model_name, "audit": audit_error.audit_name, "failing_rows": audit_error.count}
             )
-        elif exc is not None:
-            self._failures.append({"error": describe_error(exc)})
+        elif exc is not None:  # SQLMesh sends the formatted traceback: its last line is the error
+            error = describe_error(exc) if isinstance(exc, BaseException) else _last_line(str(exc))
+            self._failures.append({"error": error})
 
     @property
     def failures(self) -> list[dict[str, object]]:
@@ -89,10 +90,16 @@ def describe_error(exc: BaseException) -> str:
     )
 
 
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
 def _node_name(error: t.Any) -> str:
     node = getattr(error, "node", None)
     name = getattr(node, "snapshot_name", None) or getattr(node, "name", None) or str(node)
-    return str(name).replace('"', "")
+    parts = str(name).replace('"', "").split(".")
+    return ".".join(parts[-2:])  # schema.model, as every churnmesh message names a model
 
 
 def describe_failure(failure: dict[str, object]) -> str:
