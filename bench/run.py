@@ -237,7 +237,7 @@ def drop_orphan_refunds(landing: Path) -> int:
 def copy_project_from(target: Path, history_start: date) -> None:
     """The project, with its history starting at `history_start`."""
     copy_project(target)
-    config = target / "config.yaml"
+    config = target / "project.yaml"
     text = config.read_text()
     marker = "start: &history_start '"
     current = text.split(marker, 1)[1].split("'", 1)[0]

@@ -28,7 +28,7 @@ class Scale:
         )
 
 
-# History starts where the project's history starts (config.yaml model_defaults.start), so that no
+# History starts where the project's history starts (project.yaml model_defaults.start), so that no
 # scale builds empty intervals. S keeps 1 year of data inside that history.
 SCALES = {
     "XS": Scale("XS", 500, date(2024, 1, 1), date(2025, 12, 31), "500 customers x 2 years (harness smoke check)"),

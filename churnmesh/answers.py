@@ -499,7 +499,7 @@ def app_version_impact(con: Connection, version: str | None = None) -> dict[str,
 def explain_definition(con: Connection, term: str) -> dict[str, Any]:
     found = definitions.explain(parameters.text(term, "term", 64))
     row = {"term": found.term, "definition": found.text, "values": found.variables}
-    return _answer(con, "config.yaml", [row], 1, terms=definitions.terms())
+    return _answer(con, "project.yaml", [row], 1, terms=definitions.terms())
 
 
 def model_card(con: Connection) -> dict[str, Any]:

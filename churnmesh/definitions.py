@@ -1,6 +1,6 @@
 """The business definitions in words, for people and assistants: what a number means.
 
-The values and their explanations are the `variables` of config.yaml and the comments written
+The values and their explanations are the `variables` of project.yaml and the comments written
 above them; nothing here restates a threshold. A term names the variables it rests on; its text is
 the comment block of the group those variables belong to, followed by their current values.
 """
@@ -13,7 +13,7 @@ from functools import cache
 
 from churnmesh.settings import PROJECT_ROOT, business_definitions
 
-# Each term an analyst asks about, and the config.yaml variables that define it.
+# Each term an analyst asks about, and the project.yaml variables that define it.
 TERMS: dict[str, tuple[str, ...]] = {
     "churn": ("churn_inactive_days",),
     "active": ("onboarding_days", "dormant_inactive_days", "churn_inactive_days"),
@@ -81,9 +81,9 @@ def explain(term: str) -> Definition:
 
 @cache
 def config_comments() -> dict[str, str]:
-    """Each variable of config.yaml with the comment block of its group (the comment lines above
+    """Each variable of project.yaml with the comment block of its group (the comment lines above
     the group's first variable; a variable with no comment of its own shares its group's)."""
-    lines = (PROJECT_ROOT / "config.yaml").read_text().splitlines()
+    lines = (PROJECT_ROOT / "project.yaml").read_text().splitlines()
     start = lines.index("variables:") + 1
     comments: dict[str, str] = {}
     block: list[str] = []

@@ -7,12 +7,17 @@ out-of-memory killer would: no exception, no `finally`, no flush, no Prefect sta
 CHURNMESH_CRASH_TRACE=FILE appends the name of every point reached, one a line, so that a test can
 list the points and occurrences of an uninterrupted run before killing at each of them.
 
-With neither variable set a call costs two environment look-ups. Every point is listed in POINTS:
+CHURNMESH_FAIL_AT=NAME[:N] makes the same point raise OSError(ENOSPC) instead, as a full disk
+would inside whatever runs there (a point inside a model's evaluation fails that model), so that
+a test can follow a real error's cause to the log, the run's state and the alert.
+
+With none of them set a call costs three environment look-ups. Every point is listed in POINTS:
 a name that is not there is a mistake in a test, and fails loudly instead of never firing.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -21,6 +26,7 @@ from collections import Counter
 
 CRASH_ENV = "CHURNMESH_CRASH_AT"
 TRACE_ENV = "CHURNMESH_CRASH_TRACE"
+FAIL_ENV = "CHURNMESH_FAIL_AT"
 
 # Where each point sits and what a crash there leaves behind.
 POINTS: dict[str, str] = {
@@ -46,10 +52,12 @@ _lock = threading.Lock()
 
 
 def crash_point(name: str) -> None:
-    """Kill this process here if CHURNMESH_CRASH_AT names this point (and occurrence)."""
+    """Kill this process here if CHURNMESH_CRASH_AT names this point (and occurrence); raise a
+    full disk's OSError if CHURNMESH_FAIL_AT does."""
     target = os.environ.get(CRASH_ENV)
     trace = os.environ.get(TRACE_ENV)
-    if not target and not trace:
+    failure = os.environ.get(FAIL_ENV)
+    if not target and not trace and not failure:
         return
     with _lock:
         _reached[name] += 1
@@ -59,15 +67,17 @@ def crash_point(name: str) -> None:
                 handle.write(name + "\n")
     if target and parse_target(target) == (name, occurrence):
         _die(name, occurrence)
+    if failure and parse_target(failure, FAIL_ENV) == (name, occurrence):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def parse_target(target: str) -> tuple[str, int]:
+def parse_target(target: str, variable: str = CRASH_ENV) -> tuple[str, int]:
     """`NAME` or `NAME:N` -> (NAME, N); rejects unknown names and occurrences below 1."""
     name, _, count = target.strip().partition(":")
     if name not in POINTS:
-        raise ValueError(f"{CRASH_ENV}: unknown crash point {name!r} (known: {', '.join(POINTS)})")
+        raise ValueError(f"{variable}: unknown crash point {name!r} (known: {', '.join(POINTS)})")
     if count and (not count.isdigit() or int(count) < 1):
-        raise ValueError(f"{CRASH_ENV}: occurrence must be a whole number from 1, got {count!r}")
+        raise ValueError(f"{variable}: occurrence must be a whole number from 1, got {count!r}")
     return name, int(count or 1)
 
 

@@ -126,16 +126,22 @@ def holder(paths: DataPaths) -> dict[str, object]:
 def describe_holder(info: dict[str, object]) -> str:
     if not info:
         return "another churnmesh run holds the warehouse"
+    # A `sqlmesh` command at the repo root takes the same lock (state_guard.hold_for_sqlmesh_cli).
+    who = "a sqlmesh command" if str(info.get("command", "")).startswith("sqlmesh") else "another churnmesh run"
     return (
-        f"another churnmesh run holds the warehouse (pid {info.get('pid', '?')}, "
+        f"{who} holds the warehouse (pid {info.get('pid', '?')}, "
         f"{info.get('command', 'churnmesh')}, started at {info.get('started_at', '?')})"
     )
 
 
 @contextmanager
-def writer_lock(paths: DataPaths, command: str, wait_seconds: float | None = None) -> Iterator[None]:
+def writer_lock(
+    paths: DataPaths, command: str, wait_seconds: float | None = None, program: str | None = "churnmesh"
+) -> Iterator[None]:
     """Hold the warehouse exclusively for the block; wait up to `wait_seconds` for it, then raise
-    WarehouseBusy. Re-entrant within a process."""
+    WarehouseBusy. Re-entrant within a process. `command` is recorded for the message, after
+    `program` (None: `command` names its program itself)."""
+    command = f"{program} {command}" if program else command
     wait = default_wait_seconds() if wait_seconds is None else wait_seconds
     key = lock_path(paths).resolve()
     with _guard:
@@ -192,9 +198,7 @@ def _acquire(paths: DataPaths, mode: int, wait: float, command: str, create: boo
                 raise WarehouseBusy(_busy_message(paths, wait)) from None
             # From the second attempt: a holder that has just taken the lock has written its details.
             if not announced and attempts > 1 and mode == fcntl.LOCK_EX and wait >= 1:
-                print(
-                    f"churnmesh {command}: waiting up to {wait:g} s: {describe_holder(holder(paths))}", file=sys.stderr
-                )
+                print(f"{command}: waiting up to {wait:g} s: {describe_holder(holder(paths))}", file=sys.stderr)
                 announced = True
             time.sleep(POLL_SECONDS)
         except BaseException:
@@ -213,7 +217,7 @@ def _busy_message(paths: DataPaths, wait: float) -> str:
 
 def _record(fd: int, command: str) -> None:
     started = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    content = json.dumps({"pid": os.getpid(), "command": f"churnmesh {command}", "started_at": started})
+    content = json.dumps({"pid": os.getpid(), "command": command, "started_at": started})
     os.ftruncate(fd, 0)
     os.pwrite(fd, (content + "\n").encode(), 0)
 
@@ -263,7 +267,7 @@ def reader_lock(paths: DataPaths, wait_seconds: float) -> Iterator[None]:
     if mine or not key.is_file():
         yield
         return
-    fd = _acquire(paths, fcntl.LOCK_SH, wait_seconds, "query", create=False)
+    fd = _acquire(paths, fcntl.LOCK_SH, wait_seconds, "churnmesh query", create=False)
     try:
         yield
     finally:

@@ -218,14 +218,14 @@ def rate(value: object) -> float:
 
 @cache
 def gateways() -> tuple[str, ...]:
-    config = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    config = yaml.safe_load((PROJECT_ROOT / "project.yaml").read_text())
     return tuple(config.get("gateways", {}))
 
 
 def gateway(value: object) -> str:
     raw = text(value, None, 64)
     if raw not in gateways():
-        raise refuse(None, f"unknown gateway {shown(value)}: one of {', '.join(gateways())} (config.yaml)")
+        raise refuse(None, f"unknown gateway {shown(value)}: one of {', '.join(gateways())} (project.yaml)")
     return raw
 
 
@@ -305,12 +305,12 @@ def data_dir(value: object, what: str = "data_dir") -> DataPaths:
 
 
 def project_dir(value: object, what: str = "project") -> Path:
-    """A flow's SQLMesh project: None (this repository) or a folder holding a config.yaml."""
+    """A flow's SQLMesh project: None (this repository) or a folder holding a project.yaml."""
     if value is None:
         return PROJECT_ROOT
     path = folder(value, what, must_exist=True).resolve()
-    if not (path / "config.yaml").is_file():
-        raise refuse(what, f"not a SQLMesh project (no config.yaml): {shown(str(value))}")
+    if not (path / "project.yaml").is_file():
+        raise refuse(what, f"not a SQLMesh project (no project.yaml): {shown(str(value))}")
     return path
 
 

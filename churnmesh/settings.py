@@ -55,5 +55,5 @@ def data_paths(root: str | Path | None = None) -> DataPaths:
 def business_definitions() -> dict[str, Any]:
     """The business definitions (churn window, risk thresholds, CLV horizon...), written once as
     the `variables` of the SQLMesh config and read from there by Python code too."""
-    config = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    config = yaml.safe_load((PROJECT_ROOT / "project.yaml").read_text())
     return dict(config["variables"])

@@ -14,13 +14,16 @@ from typing import Any
 
 import duckdb
 
-from churnmesh import publication
+from churnmesh import publication, state_guard
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 
 os.environ.setdefault("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "1")
 
 from sqlmesh import Context
 from sqlmesh.core.console import get_console, set_console
+
+# Also done by the project's config.py; here too for contexts made before any config is loaded.
+state_guard.install()
 
 
 def execution_time(as_of: date) -> datetime:
@@ -194,7 +197,16 @@ def count_rows(paths: DataPaths, tables: tuple[str, ...]) -> dict[str, int]:
         con.close()
 
 
-PROJECT_PARTS = ("models", "audits", "macros", "signals", "seeds", "config.yaml", "external_models.yaml")
+PROJECT_PARTS = (
+    "models",
+    "audits",
+    "macros",
+    "signals",
+    "seeds",
+    "config.py",
+    "project.yaml",
+    "external_models.yaml",
+)
 
 
 def copy_project(target: Path) -> Path:

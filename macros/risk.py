@@ -51,7 +51,7 @@ def retention_eligible(
     lifecycle_stage: exp.Expression,
 ) -> exp.Expression:
     """Eligible for the retention campaign: an open customer whose risk level is high or medium, or
-    who has at least retention_min_revenue_at_risk_usd (config.yaml) at risk whatever the level.
+    who has at least retention_min_revenue_at_risk_usd (project.yaml) at risk whatever the level.
 
     The level catches the likely leavers; the value catches the customers worth most, whose
     probability is moderate but whose loss would cost more than that of several likely leavers."""

@@ -382,7 +382,7 @@ def prod_intervals(paths: DataPaths) -> dict[str, list[tuple[int, int]]]:
     """SQLMesh's recorded intervals of every model in prod but the seeds (loaded once, not per
     day), from the state without loading the project."""
     previous = os.environ.get("CHURNMESH_DATA_DIR")
-    os.environ["CHURNMESH_DATA_DIR"] = str(paths.root)  # config.yaml reads it (checks run one at a time)
+    os.environ["CHURNMESH_DATA_DIR"] = str(paths.root)  # project.yaml reads it (checks run one at a time)
     context = Context(paths=str(PROJECT_ROOT), load=False)
     try:
         env = context.state_reader.get_environment("prod")

@@ -157,7 +157,7 @@ def test_a_change_is_reviewed_in_dev_with_a_diff_of_the_changed_marts(scored_bas
 def test_a_review_says_what_a_threshold_change_does_to_the_score_history(scored_base: Scored, tmp_path: Path) -> None:
     scored = scored_copy(scored_base, tmp_path)
     project = copy_project(tmp_path / "project")
-    config = project / "config.yaml"
+    config = project / "project.yaml"
     config.write_text(config.read_text().replace("risk_high_threshold: 70", "risk_high_threshold: 60"))
     review = review_change_flow("dev", str(scored.paths.root), str(project))
     assert "- scoring.churn_scores" in review.splitlines()

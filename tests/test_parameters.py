@@ -291,7 +291,7 @@ def test_every_cli_option_has_an_injection_case() -> None:
 
 # ---- Prefect flow parameters ---------------------------------------------------------------------
 DATES = {k: v for k, v in HOSTILE.items() if k != "traversal"} | {"compact": "20250801", "week": "2025-W31-5"}
-# Relative to <tmp>/work/here: "../../etc" is a decoy system folder (no landing/, no config.yaml).
+# Relative to <tmp>/work/here: "../../etc" is a decoy system folder (no landing/, no project.yaml).
 FOLDERS = {
     "sql-drop": SQL_DROP,
     "env-drop": ENV_DROP,

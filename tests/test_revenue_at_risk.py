@@ -124,7 +124,7 @@ def test_the_readmes_example_returns_the_top_open_customers(scored_base: Scored)
 
 
 def _expected_retention(frame: pd.DataFrame, level: str, at_risk: str) -> pd.Series:
-    """The retention rule of config.yaml, computed here from the mart's columns."""
+    """The retention rule of project.yaml, computed here from the mart's columns."""
     floor = float(business_definitions()["retention_min_revenue_at_risk_usd"])
     at_stake = frame[level].isin(["high", "medium"]) | (frame[at_risk].astype(float) >= floor)
     return (frame["lifecycle_stage"] != "churned") & at_stake

@@ -91,7 +91,7 @@ def test_promoting_a_new_risk_threshold_keeps_the_score_history(
     history = _scores(scored.paths.warehouse)
     transitions = query(scored.paths.warehouse, "SELECT count(*) FROM marts.mart_churn_risk_transitions")
     project = copy_project(tmp_path / "project")
-    config = project / "config.yaml"
+    config = project / "project.yaml"
     settings = yaml.safe_load(config.read_text())
     assert settings["variables"]["risk_high_threshold"] != threshold
     config.write_text(config.read_text().replace("risk_high_threshold: 70", f"risk_high_threshold: {threshold}"))

@@ -179,7 +179,7 @@ def _read_all(client: SyncPrefectClient, collection: str) -> list[dict[str, obje
 
 
 def test_every_database_password_in_the_config_comes_from_the_environment() -> None:
-    config = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    config = yaml.safe_load((PROJECT_ROOT / "project.yaml").read_text())
     found = list(_password_settings(config))
     assert found, "the postgres gateway has a password setting"
     assert [v for _, v in found if not re.fullmatch(r"\{\{\s*env_var\('[A-Z_]+'(, '')?\)\s*\}\}", str(v))] == []

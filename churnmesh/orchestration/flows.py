@@ -26,7 +26,7 @@ from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
 from churnmesh.orchestration.notify import Alert, Ledger, configured_channel, deliver, notifications_dir
 from churnmesh.orchestration.operations import backfill, review_change, run_audits
 from churnmesh.orchestration.quality_alerts import quality_alerts
-from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
+from churnmesh.orchestration.refresh import WarehouseRefreshFailed, describe_failure, refresh_warehouse
 from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import DataPaths, business_definitions, safe_run_name
@@ -206,7 +206,7 @@ def _audit_alerts(as_of: date, failure: WarehouseRefreshFailed) -> list[Alert]:
             f"{f.get('model')}|{f.get('audit')}" if "audit" in f else "run",
             f"blocking audit {f['audit']} failed on {f['model']}: {f['failing_rows']} rows"
             if "audit" in f
-            else f"warehouse run for {as_of} failed: {f['error']}",
+            else f"warehouse run for {as_of} failed: {describe_failure(f)}",
             data=dict(f),
         )
         for f in failure.failures or [{"error": str(failure)}]

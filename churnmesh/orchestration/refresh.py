@@ -3,10 +3,17 @@
 `Context.run()` does not raise when a blocking audit fails: it returns a status. A notification
 target collects each failure with its model, audit and failing row count, so the caller can stop
 and say exactly what failed.
+
+A failed model batch reaches the caller as "PlanError: Plan application failed." (a plan) or a
+bare failed status (a run): SQLMesh hands the real error only to the console's
+`log_failed_models`, which a silent console drops. EvaluationRecorder keeps it, and every failure
+is described by the root of its exception chain, one line with the model it concerns, e.g.
+"core.fct_orders: IO Error: No space left on device".
 """
 
 from __future__ import annotations
 
+import re
 import typing as t
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -43,8 +50,9 @@ class FailureCollector(GenericNotificationTarget):
             self._failures.append(
                 {"model": audit_error.model_name, "audit": audit_error.audit_name, "failing_rows": audit_error.count}
             )
-        elif exc is not None:
-            self._failures.append({"error": str(exc)})
+        elif exc is not None:  # SQLMesh sends the formatted traceback: its last line is the error
+            error = describe_error(exc) if isinstance(exc, BaseException) else _last_line(str(exc))
+            self._failures.append({"error": error})
 
     @property
     def failures(self) -> list[dict[str, object]]:
@@ -54,13 +62,67 @@ class FailureCollector(GenericNotificationTarget):
         return audits or list(self._failures)
 
 
+# A message that already names its kind ("IO Error: ...", "Binder Error: ...") needs no class name.
+NAMED_ERROR = re.compile(r"^[A-Z][A-Za-z ]*(Error|Exception): ")
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of `exc`'s chain (explicit causes first, then the implicit context)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable line for the root of `exc`'s chain: its kind and its message. A Python model's
+    error carries the model's traceback; its last line is the error itself."""
+    root = root_cause(exc)
+    lines = [line.strip() for line in str(root).splitlines() if line.strip()]
+    if not lines:
+        return type(root).__name__
+    text = lines[-1] if type(root).__name__ == "PythonModelEvalError" else lines[0]
+    return (
+        text
+        if NAMED_ERROR.match(text) or text.startswith(f"{type(root).__name__}")
+        else f"{type(root).__name__}: {text}"
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
+def _node_name(error: t.Any) -> str:
+    node = getattr(error, "node", None)
+    name = getattr(node, "snapshot_name", None) or getattr(node, "name", None) or str(node)
+    parts = str(name).replace('"', "").split(".")
+    return ".".join(parts[-2:])  # schema.model, as every churnmesh message names a model
+
+
+def describe_failure(failure: dict[str, object]) -> str:
+    """One line for a collected failure: an audit's, or an error with the model it concerns."""
+    if "audit" in failure:
+        return f"{failure['model']}: audit {failure['audit']} failed on {failure['failing_rows']} rows"
+    model = failure.get("model")
+    return f"{model}: {failure['error']}" if model else str(failure["error"])
+
+
 class EvaluationRecorder(NoopConsole):
     """A silent SQLMesh console that keeps one record per model batch evaluated: model,
-    interval, duration, rows (when the engine reports them) and audits passed and failed."""
+    interval, duration, rows (when the engine reports them) and audits passed and failed; and
+    the real error of each model that failed (which the plan or run then only calls "failed")."""
 
     def __init__(self) -> None:
         super().__init__()
         self.evaluations: list[dict[str, object]] = []
+        self.failed_models: list[dict[str, object]] = []
+
+    def log_failed_models(self, errors: list[t.Any]) -> None:
+        for error in errors:
+            self.failed_models.append({"model": _node_name(error), "error": describe_error(error)})
 
     def update_snapshot_evaluation_progress(
         self,
@@ -102,10 +164,7 @@ class WarehouseRefreshFailed(RuntimeError):
         self.as_of = as_of
         self.failures = failures
         self.evaluations = evaluations or []
-        described = "; ".join(
-            f"{f['model']}: audit {f['audit']} failed on {f['failing_rows']} rows" if "audit" in f else str(f["error"])
-            for f in failures
-        )
+        described = "; ".join(describe_failure(f) for f in failures)
         super().__init__(f"the warehouse run for {as_of} failed: {described or 'see the SQLMesh log'}")
 
 
@@ -143,10 +202,17 @@ def refresh_warehouse(
             if restate_late_changes and not status.is_failure and not collector.failures:
                 restated = restate_in(context)  # late profiles, --replace, rows beyond the lookback
         except Exception as exc:  # a failed plan raises; the run reports through its status
-            failures = collector.failures or [{"error": str(exc)}]
+            failures = _failures(collector, recorder) or [{"error": describe_error(exc)}]
             raise WarehouseRefreshFailed(as_of, failures, recorder.evaluations) from exc
     if status.is_failure or collector.failures:
-        raise WarehouseRefreshFailed(as_of, collector.failures, recorder.evaluations)
+        raise WarehouseRefreshFailed(as_of, _failures(collector, recorder), recorder.evaluations)
     return RefreshResult(
         as_of, planned, status.value, collector.failures, recorder.evaluations, [asdict(r) for r in restated]
     )
+
+
+def _failures(collector: FailureCollector, recorder: EvaluationRecorder) -> list[dict[str, object]]:
+    """Audit failures first; else each failed model with its real error; else SQLMesh's own
+    errors, each reduced to the root of its chain."""
+    audits = [f for f in collector.failures if "audit" in f]
+    return audits or recorder.failed_models or collector.failures

@@ -85,7 +85,7 @@ def card_markdown(card: dict) -> str:
     lines = [
         f"# Churn model {card['version']}",
         "",
-        f"Predicts churn (config.yaml's definition) within {window['horizon_days']} days of the as-of date.",
+        f"Predicts churn (project.yaml's definition) within {window['horizon_days']} days of the as-of date.",
         "",
         "## Data window",
         f"- training features as of: {', '.join(window['training_as_of_dates'])}",

@@ -1,6 +1,6 @@
 """The churn model: features, candidate estimators, the leakage guard, calibration and reasons.
 
-The label follows the written churn definition (config.yaml): a customer churns when they go
+The label follows the written churn definition (project.yaml): a customer churns when they go
 inactive and stay so for churn_inactive_days, and the churn is dated at their last activity. A
 customer not churned on the as-of date T "churns within H days" when their last activity falls on
 or before T + H and they are churned by the definition on T + H + churn_inactive_days, the day it

@@ -22,7 +22,7 @@ def add_parsers(sub: argparse._SubParsersAction, parse_date: object) -> None:
     train.add_argument(
         "--gateway",
         type=parameters.argument_type(parameters.gateway),
-        help="SQLMesh gateway (default: config.yaml's default)",
+        help="SQLMesh gateway (default: project.yaml's default)",
     )
     locking.add_wait_option(train)
 

@@ -39,7 +39,7 @@ MODEL (
     lifecycle_stage = 'onboarding, active, dormant or churned',
     churned_date = 'First day of the current churn (intermediate.int_customer_lifecycle); null unless churned',
     risk_score = 'Rule-based churn risk 0-100',
-    risk_level = 'high, medium or low (thresholds in config.yaml)',
+    risk_level = 'high, medium or low (thresholds in project.yaml)',
     primary_risk_reason = 'The largest contributor to the risk score, in words',
     churn_probability = 'Calibrated probability of churn within churn_horizon_days (null while no churn model is live)',
     churn_risk_level = 'high, medium or low from churn_probability x 100',

@@ -27,7 +27,7 @@ from churnmesh.scoring.scores import SCORE_COLUMNS
     grain=["customer_id", "as_of_date"],
     columns=SCORE_COLUMNS,
     description=(
-        "Churn probability within churn_horizon_days (config.yaml) for every customer, from the trained "
+        "Churn probability within churn_horizon_days (project.yaml) for every customer, from the trained "
         "churn model named by the churn_model_version variable, with the risk level of the same thresholds "
         "as the rule-based score (probability x 100) and the top reasons in words. Customers already "
         "churned count as lost (probability 1). Every day of a run's interval is scored from the features as "

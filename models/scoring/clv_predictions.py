@@ -18,7 +18,7 @@ from churnmesh.scoring.scores import CLV_COLUMNS
     columns=CLV_COLUMNS,
     description=(
         "Predicted CLV per customer as of the as-of date over clv_horizon_days, discounted at "
-        "clv_annual_discount_rate (config.yaml). Order revenue: BG/NBD (purchases and survival) and "
+        "clv_annual_discount_rate (project.yaml). Order revenue: BG/NBD (purchases and survival) and "
         "Gamma-Gamma (spend per purchase), fitted by maximum likelihood on every purchase up to the as-of "
         "date (weeks, purchases grouped by day). Subscription revenue: current monthly recurring revenue over "
         "the horizon. Customers without a purchase yet have no order CLV."
