@@ -52,7 +52,7 @@ WITH activity AS (
 ), as_of AS (SELECT any_value(as_of_date) AS day FROM marts.mart_customer_360)
 SELECT r.month_start AS month, r.segment,
        r.month_start = date_trunc('month', as_of.day) AND last_day(as_of.day) <> as_of.day AS is_partial_month,
-       {value} AS value
+       {values}
 FROM running AS r, as_of
 WHERE r.month_start >= ?
 """
@@ -256,22 +256,36 @@ def _month_end_kpi(
     con: Connection, kpi: Kpi, period: str, group: str | None, where: str, params: list[object]
 ) -> dict[str, Any]:
     """A snapshot KPI as it stood at the end of each month (the as-of date for the as-of month)."""
-    segment = f'CAST(c."{group}" AS VARCHAR)' if group else "'all'"
-    value = f"round({kpi.month_end}, {DECIMALS[kpi.unit]})"
-    sql = MONTH_END_SQL.format(segment=segment, where=where, value=value)
-    # The segment filter appears in both CTEs. Months before the history the warehouse builds
-    # (config.yaml history_start) would count customers without their orders.
-    bound = [*params, *params, history_start()]
+    sql, bound = _month_end_query((kpi,), group, where, params)
     if period != "monthly":
         sql += " AND month_start = ?"
         bound.append(parameters.month(period, "period"))
     keys = f'month, is_partial_month, segment AS "{group}"' if group else "month, is_partial_month"
     order = f'month DESC, "{group}"' if group else "month DESC"
-    rows = _records(con.execute(f"SELECT {keys}, value FROM ({sql}) ORDER BY {order}", bound))
+    rows = _records(con.execute(f"SELECT {keys}, {kpi.name} AS value FROM ({sql}) ORDER BY {order}", bound))
     if not rows:
         span = _span(con, "month_start", ACTIVITY, "months with activity", f"WHERE month_start >= '{history_start()}'")
         raise ValueError(f"no {kpi.name} for {period}: {span}")
     return _answer(con, f"{ACTIVITY}, marts.mart_customer_360", rows[:MAX_ROWS], len(rows), kpi=kpi.name, unit=kpi.unit)
+
+
+def month_end_kpis(con: Connection) -> dict[str, Any]:
+    """Every KPI with a month-end reading, one row per month (oldest first), in one pass."""
+    kpis = tuple(k for k in KPIS if k.month_end is not None)
+    sql, bound = _month_end_query(kpis, None, "", [])
+    columns = ", ".join(k.name for k in kpis)
+    rows = _records(con.execute(f"SELECT month, is_partial_month, {columns} FROM ({sql}) ORDER BY month", bound))
+    return _answer(con, f"{ACTIVITY}, marts.mart_customer_360", rows[-MAX_ROWS:], len(rows))
+
+
+def _month_end_query(
+    kpis: Sequence[Kpi], group: str | None, where: str, params: list[object]
+) -> tuple[str, list[object]]:
+    segment = f'CAST(c."{group}" AS VARCHAR)' if group else "'all'"
+    values = ", ".join(f"round({k.month_end}, {DECIMALS[k.unit]}) AS {k.name}" for k in kpis)
+    # The segment filter appears in both CTEs. Months before the history the warehouse builds
+    # (project.yaml history_start) would count customers without their orders.
+    return MONTH_END_SQL.format(segment=segment, where=where, values=values), [*params, *params, history_start()]
 
 
 def history_start() -> date:

@@ -132,3 +132,10 @@ def test_the_customer_profile_carries_the_months(published: duckdb.DuckDBPyConne
     assert sum(m["sessions"] for m in months) == sessions > 0
     assert [m["month_start"] for m in months] == sorted(m["month_start"] for m in months)
     assert "customer_id" not in months[0]
+
+
+def test_all_month_end_kpis_in_one_pass_equal_each_series(published: duckdb.DuckDBPyConnection) -> None:
+    together = answers.month_end_kpis(published)["rows"]
+    for name in MONTH_END_KPIS:
+        alone = {r["month"]: r["value"] for r in answers.get_kpi(published, name, "monthly")["rows"]}
+        assert {r["month"]: r[name] for r in together} == alone, name

@@ -118,10 +118,10 @@ def _monthly_trends(published: data.Version) -> None:
     left.altair_chart(_line(spend, "month", "value", "Net order spend (USD)"), width="stretch")
     right.altair_chart(_line(buyers, "month", "value", "Buyers"), width="stretch")
     ends = st.columns(2)
+    series = data.rows(data.ask(published, "month_end_kpis"))
     for n, name in enumerate(MONTH_END_TRENDS):
-        series = data.rows(data.ask(published, "get_kpi", name, "monthly", None))
         title = f"{KPI_TITLES[name]} at month end"
-        ends[n % 2].altair_chart(_line(series, "month", "value", title), width="stretch")
+        ends[n % 2].altair_chart(_line(series, "month", name, title), width="stretch")
     churns = data.frame(
         published,
         "SELECT CAST(date_trunc('month', churned_date) AS DATE) AS month, count(*) AS churns_begun "
