@@ -25,10 +25,13 @@ demo: setup
 serve: setup
 	$(BIN)/churnmesh serve --port 4200
 
+# Test files run in TEST_WORKERS processes (pytest-xdist), each file whole in one of them: a
+# file's module fixtures (a built warehouse, a reference run) are built once.
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/sqlmesh test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The dashboard on http://127.0.0.1:8501 (reads what the last run published); Ctrl-C stops it.
 dashboard: setup
