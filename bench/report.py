@@ -23,6 +23,8 @@ ROWS = (
     ("publication_seconds", "Publishing the marts for readers", "s"),
     ("dashboard_first_render_max_seconds", "Slowest dashboard page, first render (reads the publication)", "s"),
     ("dashboard_render_max_seconds", "Slowest dashboard page, next render", "s"),
+    ("cli_help_seconds", "`churnmesh --help` from the shell, median of 5", "s"),
+    ("cli_lookup_seconds", "`churnmesh query customer ID` from the shell, median of 5", "s"),
     ("floor_seconds", "Floor: DuckDB reads every raw table once", "s"),
     ("build_to_floor_ratio", "First build / floor", "x"),
     ("peak_rss_gb", "Peak resident memory of the run", "GB"),

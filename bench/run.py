@@ -17,6 +17,8 @@ import platform
 import random
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +47,7 @@ SHORT_HISTORY_DAYS = 90
 BACKFILL_DAYS = 30
 LOOKUPS = 200
 AGGREGATIONS = 20
+CLI_RUNS = 5
 DAILY_METRICS = "intermediate.int_customer_daily_metrics"
 # Sources that describe state (who the customer is, what they subscribe to) are kept whole in the
 # short-history warehouse; only event sources are cut to the last 90 days.
@@ -82,6 +85,7 @@ def run(scale: Scale, work: Path) -> dict[str, Any]:
     profiles["backfill"] = measure_backfill(full, new_day, phases)
     queries = measure_queries(full.warehouse, phases)
     queries |= measure_dashboard(full, phases)
+    queries |= measure_cli(full, phases)
     floor = measure_floor(full.warehouse, phases)
     result = summarise(scale, phases, rows, queries, floor, profiles, version)
     # Other work on the machine slows every phase: the load averages say whether it was quiet.
@@ -341,7 +345,9 @@ def measure_dashboard(paths: DataPaths, phases: dict[str, Phase]) -> dict[str, A
     first, again = {}, {}
     with phase("dashboard", phases):
         for script, title, _, _ in PAGES:
-            st.cache_data.clear()  # each page's first render reads the publication, none from another's cache
+            # Each page's first render reads the publication, nothing from another page's caches.
+            st.cache_data.clear()
+            st.cache_resource.clear()
             first[title] = _render_seconds(app.switch_page(script))
             again[title] = _render_seconds(app)
             if app.exception:
@@ -352,6 +358,31 @@ def measure_dashboard(paths: DataPaths, phases: dict[str, Phase]) -> dict[str, A
         "dashboard_render_max_seconds": round(max(again.values()), 3),
         "dashboard_first_render_seconds": first,
     }
+
+
+def measure_cli(paths: DataPaths, phases: dict[str, Phase]) -> dict[str, float]:
+    """The `churnmesh` command as a user runs it from the shell, a new process each time: `--help`
+    and a customer lookup on the warehouse, median of CLI_RUNS wall times each."""
+    churnmesh = str(Path(sys.executable).parent / "churnmesh")
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        (customer,) = con.execute("SELECT min(customer_id) FROM marts.mart_customer_360").fetchone()
+    finally:
+        con.close()
+    env = {**os.environ, "CHURNMESH_DATA_DIR": str(paths.root)}
+    with phase("cli", phases):
+        help_runs = [_command_seconds([churnmesh, "--help"], env) for _ in range(CLI_RUNS)]
+        lookup_runs = [_command_seconds([churnmesh, "query", "customer", customer], env) for _ in range(CLI_RUNS)]
+    return {
+        "cli_help_seconds": round(statistics.median(help_runs), 3),
+        "cli_lookup_seconds": round(statistics.median(lookup_runs), 3),
+    }
+
+
+def _command_seconds(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
 
 
 def _render_seconds(app: Any) -> float:

@@ -45,6 +45,8 @@ TARGETS = {
         "new_day_seconds": 10,
         "history_cost_ratio": 1.3,
         "dashboard_first_render_max_seconds": 1.0,
+        "cli_help_seconds": 0.5,
+        "cli_lookup_seconds": 0.5,
     },
     "L": {
         "full_pipeline_seconds": 600,
@@ -52,5 +54,7 @@ TARGETS = {
         "history_cost_ratio": 1.3,
         "lookup_p95_ms": 20,
         "aggregation_median_ms": 200,
+        "cli_help_seconds": 0.5,
+        "cli_lookup_seconds": 0.5,
     },
 }

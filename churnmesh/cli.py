@@ -10,120 +10,30 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from churnmesh import dashboard, locking, mcp_server, parameters, query, watermark
-from churnmesh.generator import DEFAULT_END, DEFAULT_START, GeneratorConfig, generate
-from churnmesh.ingestion import IngestReport, ingest
-from churnmesh.ingestion.tables import external_models_yaml
-from churnmesh.privacy import cli as export_cli
-from churnmesh.scoring import clv_cli, model_cli
-from churnmesh.scoring.train_warehouse import train_from_warehouse
+from churnmesh import locking, parameters
+from churnmesh.commands import Command, build_parser
 from churnmesh.settings import DataPaths, data_paths
-from churnmesh.summary import print_risk_summary, print_warehouse_summary
-from churnmesh.warehouse import build_prod, live_churn_model
+from churnmesh.vocabulary import GENERATOR_END, GENERATOR_START
+
+if TYPE_CHECKING:
+    from churnmesh.generator import GeneratorConfig
+    from churnmesh.ingestion import IngestReport
 
 # The demo dataset: big enough for every model to find something, small enough for a laptop.
-DEMO = GeneratorConfig(customers=5_000, start=DEFAULT_START, end=DEFAULT_END, seed=42, dirty_rate=0.01)
+DEMO = {"customers": 5_000, "start": GENERATOR_START, "end": GENERATOR_END, "seed": 42, "dirty_rate": 0.01}
 GENERATOR_PARAMS_FILE = "_truth/generator.json"
-
-
-# Every option's value is checked here, before anything runs (see churnmesh/parameters.py).
-_date = parameters.argument_type(parameters.iso_date, "date")
-_rate = parameters.argument_type(parameters.rate)
-_customers = parameters.argument_type(parameters.customers)
-_seed = parameters.argument_type(parameters.seed)
-_folder = parameters.argument_type(parameters.landing_folder)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = parameters.ArgumentParser(prog="churnmesh", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    gen = sub.add_parser("generate", help="write synthetic daily export files with a known ground truth")
-    gen.add_argument("--customers", type=_customers, required=True)
-    gen.add_argument("--start", type=_date, default=DEFAULT_START)
-    gen.add_argument("--end", type=_date, default=DEFAULT_END)
-    gen.add_argument("--out", type=_folder, help="landing folder (default: $CHURNMESH_DATA_DIR/landing)")
-    gen.add_argument("--seed", type=_seed, default=42)
-    gen.add_argument("--dirty-rate", type=_rate, default=0.0, help="share of rows (and half that of files) with faults")
-    formats = ("csv", "parquet")
-    gen.add_argument(
-        "--format", choices=formats, type=parameters.argument_type(parameters.one_of(formats)), default="csv"
-    )
-
-    ing = sub.add_parser("ingest", help="load new landing files into the warehouse's raw tables")
-    ing.add_argument(
-        "--landing",
-        type=parameters.argument_type(_existing_folder),
-        help="landing folder (default: $CHURNMESH_DATA_DIR/landing)",
-    )
-    ing.add_argument(
-        "--replace",
-        action="store_true",
-        help=(
-            "load files whose content changed since they were loaded, in place of the old version "
-            "(every file is read and hashed, even one whose size and modification time are unchanged); "
-            "a file rejected whole loaded nothing, and its corrected version loads without it"
-        ),
-    )
-
-    sub.add_parser("demo", help="generate the demo dataset (once) and run the pipeline on it")
-    pipe = sub.add_parser("pipeline", help="the daily refresh flow: ingest, sqlmesh run, alerts, run summary")
-    pipe.add_argument(
-        "--as-of",
-        type=_date,
-        help="the day to bring the warehouse up to (default: the data watermark, the last day every source "
-        "has delivered; a later day is refused)",
-    )
-    fill = sub.add_parser("backfill", help="fill missing intervals, or restate models over dates, through SQLMesh")
-    fill.add_argument("--start", type=_date, required=True)
-    fill.add_argument("--end", type=_date, required=True)
-    fill.add_argument(
-        "--model",
-        action="append",
-        dest="models",
-        type=parameters.argument_type(parameters.model_name),
-        help="a model to fill or restate (repeatable)",
-    )
-    fill.add_argument("--restate", action="store_true", help="recompute the models and everything downstream")
-    serve = sub.add_parser("serve", help="a Prefect server on 127.0.0.1 and the deployments (Ctrl-C stops both)")
-    serve.add_argument("--port", type=parameters.argument_type(parameters.port), default=4200)
-    review = sub.add_parser("review", help="plan the project into an environment and diff its changed marts")
-    review.add_argument(
-        "--env",
-        default="dev",
-        type=parameters.argument_type(_review_env),
-        help="environment to plan into (default: dev)",
-    )
-    sub.add_parser("external-models", help="print the raw tables as SQLMesh external models (YAML)")
-    sub.add_parser("watermark", help="print the data watermark, each source's newest file and prod's as-of date")
-    clv_cli.add_parser(sub)
-    model_cli.add_parsers(sub, _date)
-    query.add_parser(sub)
-    mcp_server.add_parser(sub)
-    dashboard.add_parser(sub)
-    export_cli.add_parser(sub)
-    for writer in ("ingest", "demo", "pipeline", "backfill", "review"):
-        locking.add_wait_option(sub.choices[writer])
-    return parser
-
-
-def _existing_folder(value: str) -> Path:
-    return parameters.folder(value, must_exist=True)
-
-
-def _review_env(value: str) -> str:
-    return parameters.environment(value, allow_prod=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("churnmesh").setLevel(logging.INFO)
     args = build_parser().parse_args(argv)
+    command: Command = args.declared
     try:
-        with locking.command_lock(args):
-            return COMMANDS[args.command](args)
+        with locking.command_lock(command, getattr(args, "wait_seconds", None)):
+            return command.handler()(args)
     except locking.WarehouseBusy as exc:
         print(f"churnmesh {args.command}: error: {exc}", file=sys.stderr)
         return locking.BUSY_EXIT
@@ -152,6 +62,8 @@ def run_flow(flow: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from churnmesh.generator import GeneratorConfig
+
     config = GeneratorConfig(
         customers=args.customers,
         start=args.start,
@@ -166,6 +78,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def run_generate(config: GeneratorConfig, out: Path) -> None:
+    from churnmesh.generator import generate
+
     result = generate(config, out)
     (out / GENERATOR_PARAMS_FILE).write_text(json.dumps(_params(config), indent=2) + "\n")
     rows = sum(result.rows.values())
@@ -192,6 +106,8 @@ def _params(config: GeneratorConfig) -> dict[str, object]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from churnmesh.ingestion import ingest
+
     paths = data_paths()
     landing = args.landing or paths.landing
     report = ingest(landing, paths.warehouse, replace=args.replace)
@@ -301,15 +217,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(paths: DataPaths) -> int:
+    from churnmesh.generator import GeneratorConfig
     from churnmesh.orchestration.flows import daily_refresh
+    from churnmesh.scoring import model_cli
+    from churnmesh.scoring.train_warehouse import train_from_warehouse
+    from churnmesh.summary import print_risk_summary, print_warehouse_summary
+    from churnmesh.warehouse import build_prod, live_churn_model
 
+    demo = GeneratorConfig(**DEMO)
     params_file = paths.landing / GENERATOR_PARAMS_FILE
-    if params_file.exists() and json.loads(params_file.read_text()) == _params(DEMO):
+    if params_file.exists() and json.loads(params_file.read_text()) == _params(demo):
         print(f"demo data already generated in {paths.landing}")
     else:
-        run_generate(DEMO, paths.landing)
-    print(f"\ndaily refresh flow for {DEMO.end}: ingest, sqlmesh plan (first time) and run, alerts ...")
-    run = run_flow(daily_refresh, as_of=DEMO.end, data_dir=str(paths.root))
+        run_generate(demo, paths.landing)
+    print(f"\ndaily refresh flow for {demo.end}: ingest, sqlmesh plan (first time) and run, alerts ...")
+    run = run_flow(daily_refresh, as_of=demo.end, data_dir=str(paths.root))
     ingestion = run["ingestion"]
     print(
         f"\nthis run's files: {ingestion['files_loaded']:,} loaded, {ingestion['files_rejected']:,} rejected whole; "
@@ -317,13 +239,13 @@ def _demo(paths: DataPaths) -> int:
         f"{ingestion['rows_quarantined']:,} quarantined + {ingestion['rows_duplicate']:,} duplicates"
     )
     print_warehouse_summary(paths.warehouse)
-    print(f"\ntraining the churn model on outcomes up to {DEMO.end} ...")
-    trained = train_from_warehouse(paths, DEMO.end)
+    print(f"\ntraining the churn model on outcomes up to {demo.end} ...")
+    trained = train_from_warehouse(paths, demo.end)
     model_cli.print_card_summary(trained.card)
     if live_churn_model(paths) != trained.version:
         print(f"scoring with {trained.version} (sqlmesh plan prod with churn_model_version = {trained.version}) ...")
-        build_prod(paths, DEMO.end, churn_model=trained.version)
-        run = run_flow(daily_refresh, as_of=DEMO.end, data_dir=str(paths.root))  # the day's alerts and summary, scored
+        build_prod(paths, demo.end, churn_model=trained.version)
+        run = run_flow(daily_refresh, as_of=demo.end, data_dir=str(paths.root))  # the day's alerts and summary, scored
     print_risk_summary(paths.warehouse)
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     print_run(run, paths)
@@ -334,6 +256,8 @@ def _demo(paths: DataPaths) -> int:
 
 def cmd_watermark(args: argparse.Namespace) -> int:
     """What time the warehouse is at: the data watermark, what it is made of, and prod's as-of date."""
+    from churnmesh import query, watermark
+
     paths = data_paths()
     mark, built = watermark.Watermark(None, {}), None
     if paths.warehouse.exists():
@@ -347,29 +271,20 @@ def cmd_watermark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from churnmesh import status
+
+    found = status.describe(data_paths())
+    print("\n".join(found.lines))
+    return 0 if found.healthy else 1
+
+
 def cmd_external_models(args: argparse.Namespace) -> int:
+    from churnmesh.ingestion.tables import external_models_yaml
+
     print(external_models_yaml(), end="")
     return 0
 
-
-COMMANDS = {
-    "generate": cmd_generate,
-    "ingest": cmd_ingest,
-    "demo": cmd_demo,
-    "pipeline": cmd_pipeline,
-    "backfill": cmd_backfill,
-    "review": cmd_review,
-    "serve": cmd_serve,
-    "external-models": cmd_external_models,
-    "watermark": cmd_watermark,
-    "clv": clv_cli.cmd_fit,
-    "train": model_cli.cmd_train,
-    "model": model_cli.cmd_model,
-    "query": query.cmd_query,
-    "mcp": mcp_server.cmd_mcp,
-    "dashboard": dashboard.cmd_dashboard,
-    "export": export_cli.cmd_export,
-}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -26,12 +26,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-# Regular expressions end in \Z: `$` would accept a trailing newline. Digits are [0-9]:
-# `\d` also matches non-ASCII digits such as full-width ones.
-CUSTOMER_ID = r"C[0-9]{7}\Z"
-PRODUCT_ID = r"P[0-9]{3}\Z"
-EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\Z"
-APP_VERSION = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z"
+from churnmesh.vocabulary import APP_VERSION, CUSTOMER_ID, EMAIL, PRODUCT_ID, SOURCE_NAMES
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 ISO_COUNTRIES = frozenset(
@@ -372,6 +367,8 @@ SOURCES: tuple[Source, ...] = (
     Source("device_sessions", DeviceSessions, event_column="session_start_ts"),
 )
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}
+if tuple(SOURCES_BY_NAME) != SOURCE_NAMES:
+    raise RuntimeError(f"the contracts declare {tuple(SOURCES_BY_NAME)}; vocabulary.SOURCE_NAMES says {SOURCE_NAMES}")
 
 
 def pii_columns() -> dict[str, Pii]:

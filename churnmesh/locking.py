@@ -21,7 +21,6 @@ and the flow's own acquisition is then a no-op.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -34,11 +33,13 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from churnmesh import lifetime, parameters
 from churnmesh.settings import DataPaths, data_paths
+
+if TYPE_CHECKING:
+    from churnmesh.commands import Command
 
 WAIT_ENV = "CHURNMESH_LOCK_WAIT_SECONDS"
 DEFAULT_WAIT_SECONDS = 60
@@ -52,7 +53,6 @@ DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
 
 # The CLI commands that open the warehouse or the SQLMesh state for writing (`model list` and
 # `model live` read the state, but DuckDB opens it for writing). `query` reads under reader_lock.
-WRITING_COMMANDS = frozenset({"ingest", "demo", "pipeline", "backfill", "review", "train", "model"})
 
 
 class WarehouseBusy(RuntimeError):
@@ -97,22 +97,11 @@ def default_wait_seconds() -> int:
     return parameters.wait_seconds(configured, WAIT_ENV)
 
 
-def add_wait_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--wait-seconds",
-        type=parameters.argument_type(parameters.wait_seconds),
-        default=None,
-        help=f"if another churnmesh run holds the warehouse, wait this long for it "
-        f"(default: ${WAIT_ENV} or {DEFAULT_WAIT_SECONDS}); 0 stops at once",
-    )
-
-
-def command_lock(args: argparse.Namespace) -> AbstractContextManager[None]:
-    """The writer lock a parsed CLI command needs (none for commands that write no warehouse)."""
-    if args.command not in WRITING_COMMANDS:
+def command_lock(command: Command, wait_seconds: float | None) -> AbstractContextManager[None]:
+    """The writer lock a CLI command needs: none unless it is declared to write the warehouse."""
+    if not command.writes_warehouse:
         return nullcontext()
-    name = " ".join(part for part in (args.command, getattr(args, "model_command", None)) if part)
-    return writer_lock(data_paths(), name, getattr(args, "wait_seconds", None))
+    return writer_lock(data_paths(), command.name, wait_seconds)
 
 
 def holder(paths: DataPaths) -> dict[str, object]:
@@ -241,6 +230,8 @@ def _wait_for_other_programs(paths: DataPaths, wait: float) -> None:
 
 
 def _open_error(database: Path) -> str | None:
+    import duckdb  # here, not at the top: the command line imports this module and most commands never open DuckDB
+
     try:
         duckdb.connect(str(database)).close()
     except duckdb.IOException as exc:
@@ -275,4 +266,6 @@ def reader_lock(paths: DataPaths, wait_seconds: float) -> Iterator[None]:
 
 
 def is_lock_error(exc: BaseException) -> bool:
+    import duckdb
+
     return isinstance(exc, duckdb.IOException) and bool(DUCKDB_LOCK_ERROR.search(str(exc)))

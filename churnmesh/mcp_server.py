@@ -41,15 +41,6 @@ SegmentFilter = Annotated[
 Answer = dict[str, Any]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    serve = sub.add_parser("mcp", help="an MCP server (stdio) answering KPI questions from the published marts")
-    serve.add_argument(
-        "--port",
-        type=parameters.argument_type(parameters.port),
-        help="serve streamable HTTP on 127.0.0.1:PORT (path /mcp) instead of stdio",
-    )
-
-
 def cmd_mcp(args: argparse.Namespace) -> int:
     server = build_server(data_paths())
     # stdout is the protocol channel; the SDK's request log would only add noise on stderr.

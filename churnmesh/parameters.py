@@ -20,8 +20,8 @@ from typing import NoReturn, TypeVar
 
 import yaml
 
-from churnmesh.contracts import CUSTOMER_ID, SOURCES
 from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
+from churnmesh.vocabulary import CUSTOMER_ID, SOURCE_NAMES
 
 T = TypeVar("T")
 
@@ -268,7 +268,7 @@ def landing_folder(value: object) -> Path:
     """A folder to write landing files into: new, empty, or a landing folder already (it holds
     source folders or _truth/); never a folder holding other things, such as /etc or a home."""
     path = folder(value)
-    known = {source.name for source in SOURCES} | {"_truth"}
+    known = {*SOURCE_NAMES, "_truth"}
     if path.is_dir() and any(path.iterdir()) and not any((path / name).is_dir() for name in known):
         raise refuse(None, f"not a landing folder (it holds other files): {shown(str(path))}")
     return path

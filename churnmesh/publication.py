@@ -24,6 +24,7 @@ import duckdb
 from churnmesh import data_quality, watermark
 from churnmesh.contracts import pii_kept_out_of_marts
 from churnmesh.faults import crash_point
+from churnmesh.query import scored_model_version
 from churnmesh.scoring import artifacts
 from churnmesh.settings import DataPaths
 
@@ -91,7 +92,7 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
         quality = data_quality.quality_state(con, watermark.as_date(as_of))
         con.execute(f'USE "{own_catalog}"')
         counts = {table: _copy(con, table) for table in tables}
-        model = _live_model_version(con) if "marts.mart_churn_risk" in counts else None
+        model = scored_model_version(con) if "marts.mart_churn_risk" in counts else None
         _write_about(con, as_of, mark, model, counts, quality)
         _write_model_card(con, paths, model)
         con.execute(f"DETACH {WAREHOUSE_ALIAS}")
@@ -168,13 +169,6 @@ def _write_about(
         f"COMMENT ON COLUMN {ABOUT}.data_quality IS 'trusted, or suspect while a file of the days the run "
         "recomputes fails field health (data_quality_findings: source, file, column, statistic, figures)'"
     )
-
-
-def _live_model_version(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute(
-        "SELECT any_value(model_version) FROM marts.mart_churn_risk WHERE model_version IS NOT NULL"
-    ).fetchone()
-    return row[0] if row else None
 
 
 def _write_model_card(con: duckdb.DuckDBPyConnection, paths: DataPaths, version: str | None) -> None:

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 import duckdb
 
-from churnmesh.contracts import SOURCES
+from churnmesh.vocabulary import SOURCE_NAMES
 
 DELIVERED_STATUSES = ("loaded", "skipped")
-DAILY_SOURCES = tuple(s.name for s in SOURCES)
+DAILY_SOURCES = SOURCE_NAMES
 
 DELIVERED_SQL = "status IN ({statuses}) AND file_date IS NOT NULL AND source IN ({sources})".format(
     statuses=", ".join(f"'{s}'" for s in DELIVERED_STATUSES),

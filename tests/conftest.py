@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -53,14 +56,32 @@ class Scored:
 @pytest.fixture(scope="session")
 def scored_base(tmp_path_factory: pytest.TempPathFactory) -> Scored:
     """A warehouse built as of SCORED_AS_OF, with a churn model trained and live. Copy it
-    (scored_copy) before changing anything."""
-    paths = DataPaths(tmp_path_factory.mktemp("scored_base") / "data")
+    (scored_copy) before changing anything: it is shared by every test of the run."""
+    # Under pytest-xdist each worker has its own base temp folder below a common one; the first
+    # worker to get here builds the warehouse there, the others wait for it and read it.
+    shared = tmp_path_factory.getbasetemp().parent if _under_xdist() else tmp_path_factory.getbasetemp()
+    root, built = shared / "scored_base", shared / "scored_base.json"
+    with (shared / "scored_base.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            _build_scored(DataPaths(root / "data"), built)
+    record = json.loads(built.read_text())
+    card = json.loads((Path(record["folder"]) / "card.json").read_text())
+    return Scored(DataPaths(root / "data"), TrainedVersion(record["version"], Path(record["folder"]), card))
+
+
+def _under_xdist() -> bool:
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+def _build_scored(paths: DataPaths, record: Path) -> None:
+    shutil.rmtree(paths.root, ignore_errors=True)  # what a build killed half way left
     generate(SCORED_HISTORY, paths.landing)
     ingest(paths.landing, paths.warehouse)
     build_prod(paths, SCORED_AS_OF)
     trained = train_from_warehouse(paths, SCORED_AS_OF)
     build_prod(paths, SCORED_AS_OF, churn_model=trained.version)
-    return Scored(paths, trained)
+    record.write_text(json.dumps({"version": trained.version, "folder": str(trained.folder)}))
 
 
 def scored_copy(base: Scored, root: Path) -> Scored:

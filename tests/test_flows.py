@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from churnmesh import publication
+from churnmesh import publication, status
 from churnmesh.orchestration.flows import backfill_flow, daily_refresh, review_change_flow
 from churnmesh.orchestration.notify import WEBHOOK_ENV
 from churnmesh.orchestration.operations import model_intervals
@@ -71,6 +71,14 @@ def test_two_days_alert_high_risk_moves_once_and_publish_the_summary(
     assert scores == [(3,)]
     published = query(publication.published_path(scored.paths), "SELECT as_of_date FROM churnmesh.about")
     assert published == [(day2,)], "each run publishes what it built for the dashboard and the MCP server"
+    found = status.describe(scored.paths)
+    assert found.healthy, found.lines
+    assert f"prod: built as of {day2}" in found.lines
+    assert f"churn model scoring prod: {scored.trained.version}" in found.lines
+    last = next(line for line in found.lines if line.startswith("last run:"))
+    assert last.startswith(f"last run: daily-refresh '{rerun['run_name']}' for {day2}, completed at "), last
+    assert "(started " in last, "the run's start is journaled too"
+    assert f"alerts: {len(receiver.received)} delivered, 0 not delivered" in " ".join(found.lines)
 
 
 def test_an_empty_warehouse_gets_the_prod_plan_then_the_run(clean_landing: Path, tmp_path: Path) -> None:
@@ -108,6 +116,11 @@ def test_a_blocking_audit_failure_fails_the_flow_and_alerts(
     assert len(failures) == 1
     assert "mart_churn_risk" in failures[0]["data"]["model"] and failures[0]["data"]["failing_rows"] > 0
     assert ("run_failed", "2024-02-16") in _kinds(receiver)
+    found = status.describe(paths)
+    assert not found.healthy
+    at = next(i for i, line in enumerate(found.lines) if line.startswith("last run:"))
+    assert "daily-refresh" in found.lines[at] and "for 2024-02-16, failed at" in found.lines[at], found.lines
+    assert "accepted_range" in found.lines[at + 1] and "Traceback" not in found.lines[at + 1]
 
 
 def test_a_backfill_fills_exactly_the_requested_days_and_restates_on_request(

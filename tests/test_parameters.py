@@ -277,7 +277,7 @@ def _cli_options(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) ->
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from _cli_options(sub, (*path, name))
-        elif not isinstance(action, argparse._HelpAction):
+        elif not isinstance(action, argparse._HelpAction | argparse._VersionAction):
             yield path, max(action.option_strings, key=len) if action.option_strings else action.dest
 
 

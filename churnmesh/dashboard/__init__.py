@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from churnmesh import parameters
 from churnmesh.settings import data_paths
 
 APP = Path(__file__).with_name("app.py")
@@ -21,15 +20,6 @@ PAGES = (
     ("screens/support.py", "Support", ":material/support_agent:", "support"),
     ("screens/campaign.py", "Campaign simulator", ":material/campaign:", "campaign"),
 )
-
-DEFAULT_PORT = 8501
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    dashboard = sub.add_parser("dashboard", help="the dashboard (Streamlit) on http://127.0.0.1:PORT; Ctrl-C stops it")
-    dashboard.add_argument(
-        "--port", type=parameters.argument_type(parameters.port), default=DEFAULT_PORT, help="default: 8501"
-    )
 
 
 def streamlit_command(port: int) -> list[str]:

@@ -29,9 +29,10 @@ from churnmesh.generator.dirty import (
 from churnmesh.generator.frames import FrameBuilder, to_text_table
 from churnmesh.generator.reference import app_releases, load_reference
 from churnmesh.generator.simulate import ChunkSimulation, IdCounters, chunk_bounds
+from churnmesh.vocabulary import GENERATOR_END, GENERATOR_START
 
-DEFAULT_START = date(2024, 1, 1)
-DEFAULT_END = date(2025, 12, 31)  # the generator's fixed "today": results never depend on the clock
+DEFAULT_START = GENERATOR_START
+DEFAULT_END = GENERATOR_END
 CHUNK_SIZE = 50_000
 TRUTH_DIR = "_truth"
 FILE_FAULT_SHARE = 0.5  # whole-file faults per file, as a share of the row fault rate

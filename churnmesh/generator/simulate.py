@@ -30,6 +30,7 @@ from churnmesh.generator.reference import (
     AppRelease,
     Reference,
 )
+from churnmesh.vocabulary import SOURCE_NAMES
 
 DRIVERS = ("baseline", "support_friction", "app_release_defect", "auto_renew_off", "plan_cancelled", "disengagement")
 DEVICES = ("mobile", "desktop", "tablet")
@@ -110,19 +111,7 @@ class ChunkSimulation:
         self.defective = np.array([r.defective for r in releases])
         self._init_products()
         self._init_traits()
-        self.out = {
-            name: Buffer()
-            for name in (
-                "customers",
-                "financial_profiles",
-                "subscriptions",
-                "orders",
-                "loyalty_balances",
-                "support_tickets",
-                "device_sessions",
-                "refunds",
-            )
-        }
+        self.out = {name: Buffer() for name in (*SOURCE_NAMES, "refunds")}
 
     # ---- set-up -------------------------------------------------------------------------------
     def _init_products(self) -> None:

@@ -22,6 +22,7 @@ from prefect.tasks import exponential_backoff
 from churnmesh import data_quality, locking, parameters, publication, report, watermark
 from churnmesh.faults import crash_point
 from churnmesh.ingestion import FileOutcome, ingest
+from churnmesh.orchestration import journal
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
 from churnmesh.orchestration.notify import Alert, Ledger, configured_channel, deliver, notifications_dir
 from churnmesh.orchestration.operations import backfill, review_change, run_audits
@@ -232,6 +233,25 @@ def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
     deliver([alert], configured_channel(paths), Ledger(notifications_dir(paths) / "ledger.jsonl"))
 
 
+def _journal(flow: object, flow_run: object, state: object) -> None:
+    """Flow hook for every state a run enters that the journal keeps (journal.py)."""
+    given = getattr(flow_run, "parameters", {}) or {}
+    try:
+        paths = parameters.data_dir(given.get("data_dir"))
+        start = parameters.optional_date(given.get("start"), "start")
+        end = parameters.optional_date(given.get("end"), "end")
+        as_of = parameters.optional_date(given.get("as_of"), "as_of")
+    except parameters.InvalidParameter:
+        return  # refused parameters: no trusted folder to write to (the refusal is logged by the flow)
+    period = f"{start} to {end}" if start and end else str(as_of or "the data watermark")
+    journal.record(paths, getattr(flow, "name", "flow"), flow_run, state, period)
+
+
+# Every flow: the journal follows each run; a run that fails or crashes also alerts.
+JOURNALED = {"on_running": [_journal], "on_completion": [_journal], "on_cancellation": [_journal]}
+ALERTED = {"on_failure": [_journal, _alert_failed_run], "on_crashed": [_journal, _alert_failed_run]}
+
+
 def _alert_date(paths: DataPaths, given: date | None, flow_run: object) -> date:
     """The day a failure alert is filed under: the given as-of date, else the data watermark, else
     (no data at all) the day the run was scheduled for."""
@@ -244,7 +264,7 @@ def _alert_date(paths: DataPaths, given: date | None, flow_run: object) -> date:
     return expected.date() if expected is not None else date.min
 
 
-@flow(name="daily-refresh", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+@flow(name="daily-refresh", **JOURNALED, **ALERTED)
 def daily_refresh(as_of: date | None = None, data_dir: str | None = None, project: str | None = None) -> dict | State:
     """Ingest new landing files, run SQLMesh up to `as_of` (default: the data watermark; a date past
     it is refused), stop on a blocking audit failure, send the day's alerts once, and publish the
@@ -297,7 +317,7 @@ def _nothing_new(ingestion: dict[str, object], refresh: dict[str, object]) -> bo
     return not (ingestion["files_loaded"] or refresh["planned_prod"] or refresh["evaluations"] or refresh["restated"])
 
 
-@flow(name="backfill", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+@flow(name="backfill", **JOURNALED, **ALERTED)
 def backfill_flow(
     start: date,
     end: date,
@@ -324,7 +344,7 @@ def backfill_flow(
     return asdict(result)
 
 
-@flow(name="review-change")
+@flow(name="review-change", **JOURNALED, on_failure=[_journal], on_crashed=[_journal])
 def review_change_flow(environment: str = "dev", data_dir: str | None = None, project: str | None = None) -> str:
     """Plan the project into an environment and compare its changed marts with prod (Markdown
     artifact). Promotion to prod is a separate, explicit plan."""
@@ -336,7 +356,7 @@ def review_change_flow(environment: str = "dev", data_dir: str | None = None, pr
     return markdown
 
 
-@flow(name="train-churn-model", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+@flow(name="train-churn-model", **JOURNALED, **ALERTED)
 def train_churn_model(as_of: date | None = None, data_dir: str | None = None) -> dict | State:
     """Train a churn model version on outcomes up to `as_of`; switching prod to it is a reviewed plan."""
     paths = parameters.data_dir(data_dir)
@@ -352,7 +372,7 @@ def train_churn_model(as_of: date | None = None, data_dir: str | None = None) ->
     return {"version": trained.version, "card": str(trained.folder / "card.md")}
 
 
-@flow(name="run-audits", on_failure=[_alert_failed_run], on_crashed=[_alert_failed_run])
+@flow(name="run-audits", **JOURNALED, **ALERTED)
 def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> bool | State:
     """Every audit against the prod tables; fails the run (and alerts) when one fails."""
     paths = parameters.data_dir(data_dir)

@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from churnmesh import jsonl
 from churnmesh.faults import crash_point
 from churnmesh.settings import DataPaths
 
@@ -157,17 +158,13 @@ class Ledger:
         self.path = path
 
     def statuses(self) -> dict[str, str]:
-        if not self.path.exists():
-            return {}
-        result = {}
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            record = _parse(line)
-            if record is not None:
-                result[record["key"]] = record["status"]
-        return result
+        return {r["key"]: r["status"] for r in self.records()}
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete record, in order (one cut short by a crash is skipped: its alert is sent again)."""
+        return [r for r in jsonl.records(self.path) if "key" in r and "status" in r]
 
     def record(self, alert: Alert, channel: str, status: str, attempts: int, error: str | None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         entry = {
             "key": alert.ledger_key,
             "status": status,
@@ -176,31 +173,7 @@ class Ledger:
             "error": error,
             "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        # A record cut short by a crash must not swallow the next one: start on a fresh line.
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(("\n" if self._torn() else "") + json.dumps(entry) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def _torn(self) -> bool:
-        """Whether the last record lacks its line end (the process died while writing it)."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return False
-        with self.path.open("rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) != b"\n"
-
-
-def _parse(line: str) -> dict[str, Any] | None:
-    """A ledger record, or None for a blank line or one cut short by a crash (its alert is sent again)."""
-    if not line.strip():
-        return None
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        log.warning("ignoring an incomplete ledger record: %.80s", line)
-        return None
-    return record if isinstance(record, dict) and "key" in record and "status" in record else None
+        jsonl.append(self.path, entry)
 
 
 @dataclass

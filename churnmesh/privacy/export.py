@@ -31,27 +31,10 @@ import duckdb
 from churnmesh.parameters import InvalidParameter, customer_id, shown
 from churnmesh.query import read_only
 from churnmesh.settings import DataPaths
+from churnmesh.vocabulary import CAMPAIGNS, RFM_SEGMENTS
 
 log = logging.getLogger("churnmesh.export")
 
-# Campaign name -> its eligibility flag in marts.mart_customer_360 (defined there).
-CAMPAIGNS = {
-    "retention": "eligible_retention_campaign",
-    "onboarding": "eligible_onboarding_campaign",
-    "premium": "eligible_premium_campaign",
-}
-# The rfm_segment values of marts.mart_customer_segments (its accepted_values audit lists them too).
-RFM_SEGMENTS = (
-    "champions",
-    "loyal",
-    "potential_loyalist",
-    "new",
-    "at_risk",
-    "cant_lose",
-    "hibernating",
-    "lost",
-    "no_purchase_yet",
-)
 SEGMENTS = (*CAMPAIGNS, *RFM_SEGMENTS)
 
 # What a campaign needs and no more: who, how to reach them, their country for the language, and

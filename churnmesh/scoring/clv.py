@@ -20,7 +20,7 @@ from scipy.linalg import eigh_tridiagonal
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln
 
-TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0}
+from churnmesh.vocabulary import TIME_UNIT_DAYS
 
 
 @dataclass(frozen=True)

@@ -7,53 +7,8 @@ import json
 
 import pandas as pd
 
-from churnmesh import parameters
-from churnmesh.scoring.clv import TIME_UNIT_DAYS, customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, rfm_summary
+from churnmesh.scoring.clv import customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, rfm_summary
 from churnmesh.settings import business_definitions
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    clv = sub.add_parser("clv", help="customer lifetime value models")
-    clv_sub = clv.add_subparsers(dest="clv_command", required=True)
-    fit = clv_sub.add_parser("fit", help="fit BG/NBD and Gamma-Gamma to a transaction file; print parameters as JSON")
-    fit.add_argument(
-        "file",
-        type=parameters.argument_type(parameters.input_file, "file"),
-        help="CSV with a header (or whitespace separated with --sep whitespace)",
-    )
-    column = parameters.argument_type(parameters.column_name, "column")
-    fit.add_argument("--customer-col", required=True, type=column)
-    fit.add_argument("--date-col", required=True, type=column)
-    fit.add_argument("--amount-col", required=True, type=column)
-    fit.add_argument(
-        "--calibration-end",
-        required=True,
-        type=parameters.argument_type(parameters.iso_date, "date"),
-        help="last day of the calibration period (YYYY-MM-DD)",
-    )
-    units = sorted(TIME_UNIT_DAYS)
-    fit.add_argument(
-        "--time-unit", choices=units, type=parameters.argument_type(parameters.one_of(units)), default="weeks"
-    )
-    fit.add_argument(
-        "--date-format",
-        type=parameters.argument_type(parameters.date_format),
-        help="strftime format of the date column, e.g. %%Y%%m%%d (default: ISO 8601)",
-    )
-    fit.add_argument(
-        "--sep",
-        default=",",
-        type=parameters.argument_type(parameters.separator),
-        help="field separator, or 'whitespace'",
-    )
-    fit.add_argument(
-        "--no-header", action="store_true", help="the file has no header; name columns by position: 0, 1, 2, ..."
-    )
-    fit.add_argument(
-        "--out",
-        type=parameters.argument_type(parameters.output_file, "out"),
-        help="write per-customer predictions (P(alive), purchases, spend, CLV) here",
-    )
 
 
 def read_transactions(args: argparse.Namespace) -> pd.DataFrame:

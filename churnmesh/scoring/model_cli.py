@@ -6,48 +6,13 @@ import argparse
 import logging
 from datetime import date
 
-from churnmesh import locking, parameters, publication
+from churnmesh import publication
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import DataPaths, data_paths
 from churnmesh.warehouse import live_churn_model, plan_environment, sqlmesh_context
 
 CHURN_MARTS = ("marts.mart_churn_risk", "marts.mart_customer_360", "marts.mart_clv")
-
-
-def add_parsers(sub: argparse._SubParsersAction, parse_date: object) -> None:
-    train = sub.add_parser("train", help="train a churn model on the warehouse; write its artifact and model card")
-    train.add_argument("--as-of", type=parse_date, required=True, help="last day whose outcomes training may see")
-    train.add_argument("--seed", type=parameters.argument_type(parameters.seed), default=0)
-    train.add_argument(
-        "--gateway",
-        type=parameters.argument_type(parameters.gateway),
-        help="SQLMesh gateway (default: project.yaml's default)",
-    )
-    locking.add_wait_option(train)
-
-    model = sub.add_parser("model", help="trained churn models: list them, show or change the live one")
-    model_sub = model.add_subparsers(dest="model_command", required=True)
-    listing = model_sub.add_parser("list", help="trained versions with their test figures")
-    live = model_sub.add_parser("live", help="print the version live in prod")
-    use = model_sub.add_parser("use", help="plan an environment with a model version (dev first, then prod)")
-    use.add_argument("version", type=parameters.argument_type(_version, "version"), help="a trained version, or 'none'")
-    use.add_argument(
-        "--env",
-        default="dev",
-        type=parameters.argument_type(parameters.environment),
-        help="SQLMesh environment (default: dev)",
-    )
-    use.add_argument("--as-of", type=parse_date, required=True, help="the as-of date the warehouse is built to")
-    for parser in (listing, live, use):
-        locking.add_wait_option(parser)  # they open the SQLMesh state, which DuckDB lets one process open
-
-
-def _version(text: str) -> str:
-    try:
-        return artifacts.validate_version(parameters.text(text, None, 64))
-    except ValueError as exc:
-        raise parameters.InvalidParameter(str(exc)) from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
