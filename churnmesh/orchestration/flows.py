@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
@@ -214,37 +214,52 @@ def _audit_alerts(as_of: date, failure: WarehouseRefreshFailed) -> list[Alert]:
     ]
 
 
+@dataclass(frozen=True)
+class _RunGiven:
+    """A flow run's data folder and dates, checked as the flow itself checks them: InvalidParameter
+    for refused ones (nothing ran, and there is no trusted folder to write to)."""
+
+    paths: DataPaths
+    start: date | None
+    end: date | None
+    as_of: date | None
+
+    @classmethod
+    def of(cls, flow_run: object) -> _RunGiven:
+        given = getattr(flow_run, "parameters", {}) or {}
+        return cls(
+            parameters.data_dir(given.get("data_dir")),
+            parameters.optional_date(given.get("start"), "start"),
+            parameters.optional_date(given.get("end"), "end"),
+            parameters.optional_date(given.get("as_of"), "as_of"),
+        )
+
+    def period(self, default: object) -> str:
+        return f"{self.start} to {self.end}" if self.start and self.end else str(self.as_of or default)
+
+
 def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
     """Flow hook for a failed or crashed run: one alert per flow and as-of date."""
-    given = getattr(flow_run, "parameters", {}) or {}
     name = getattr(flow, "name", "flow")
     try:
-        paths = parameters.data_dir(given.get("data_dir"))
-        start = parameters.optional_date(given.get("start"), "start")
-        end = parameters.optional_date(given.get("end"), "end")
-        as_of = _alert_date(paths, end or parameters.optional_date(given.get("as_of"), "as_of"), flow_run)
+        given = _RunGiven.of(flow_run)
     except parameters.InvalidParameter as exc:
-        # Refused parameters: nothing ran, and there is no trusted folder to write an alert to.
         logging.getLogger("churnmesh.flows").warning("%s refused its parameters: %s", name, exc)
         return
+    as_of = _alert_date(given.paths, given.end or given.as_of, flow_run)
     outcome = getattr(getattr(state, "type", None), "value", "FAILED").lower()
-    period = f"{start} to {end}" if start and end else str(as_of)
-    alert = Alert(as_of, "run_failed", name, f"{name} for {period} {outcome}: {getattr(state, 'message', '')}")
-    deliver([alert], configured_channel(paths), Ledger(notifications_dir(paths) / "ledger.jsonl"))
+    title = f"{name} for {given.period(as_of)} {outcome}: {getattr(state, 'message', '')}"
+    alert = Alert(as_of, "run_failed", name, title)
+    deliver([alert], configured_channel(given.paths), Ledger(notifications_dir(given.paths) / "ledger.jsonl"))
 
 
 def _journal(flow: object, flow_run: object, state: object) -> None:
     """Flow hook for every state a run enters that the journal keeps (journal.py)."""
-    given = getattr(flow_run, "parameters", {}) or {}
     try:
-        paths = parameters.data_dir(given.get("data_dir"))
-        start = parameters.optional_date(given.get("start"), "start")
-        end = parameters.optional_date(given.get("end"), "end")
-        as_of = parameters.optional_date(given.get("as_of"), "as_of")
+        given = _RunGiven.of(flow_run)
     except parameters.InvalidParameter:
-        return  # refused parameters: no trusted folder to write to (the refusal is logged by the flow)
-    period = f"{start} to {end}" if start and end else str(as_of or "the data watermark")
-    journal.record(paths, getattr(flow, "name", "flow"), flow_run, state, period)
+        return  # the alert hook logs the refusal
+    journal.record(given.paths, getattr(flow, "name", "flow"), flow_run, state, given.period("the data watermark"))
 
 
 # Every flow: the journal follows each run; a run that fails or crashes also alerts.
