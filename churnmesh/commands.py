@@ -94,6 +94,16 @@ def _campaign_segment(text: str) -> str:
     return segment(text)
 
 
+def _choice(p: argparse.ArgumentParser, option: str, values: tuple[str, ...], default: str, what: str) -> None:
+    p.add_argument(
+        option,
+        choices=values,
+        type=parameters.argument_type(parameters.one_of(values)),
+        default=default,
+        help=f"{what} (default: {default})",
+    )
+
+
 def wait_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait-seconds",
@@ -123,13 +133,7 @@ def _generate(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="share of rows (and half that of files) with faults",
     )
-    p.add_argument(
-        "--format",
-        choices=GENERATED_FORMATS,
-        type=parameters.argument_type(parameters.one_of(GENERATED_FORMATS)),
-        default="csv",
-        help="file format (default: csv)",
-    )
+    _choice(p, "--format", GENERATED_FORMATS, "csv", "file format")
 
 
 def _ingest(p: argparse.ArgumentParser) -> None:
@@ -201,13 +205,7 @@ def _clv_fit(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calibration-end", required=True, type=_date, help="last day of the calibration period (YYYY-MM-DD)"
     )
-    p.add_argument(
-        "--time-unit",
-        choices=TIME_UNITS,
-        type=parameters.argument_type(parameters.one_of(TIME_UNITS)),
-        default="weeks",
-        help="the unit the models count time in (default: weeks)",
-    )
+    _choice(p, "--time-unit", TIME_UNITS, "weeks", "the unit the models count time in")
     p.add_argument(
         "--date-format",
         type=parameters.argument_type(parameters.date_format),
@@ -260,13 +258,7 @@ def _query_options(p: argparse.ArgumentParser) -> None:
         type=parameters.argument_type(parameters.environment, "environment"),
         help="SQLMesh environment (default: prod)",
     )
-    p.add_argument(
-        "--format",
-        choices=OUTPUTS,
-        type=parameters.argument_type(parameters.one_of(OUTPUTS)),
-        default="table",
-        help="output (default: table)",
-    )
+    _choice(p, "--format", OUTPUTS, "table", "output")
 
 
 def _query_customer(p: argparse.ArgumentParser) -> None:

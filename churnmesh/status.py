@@ -60,8 +60,7 @@ def _last_run(paths: DataPaths, status: Status) -> None:
     if not runs:
         status.lines.append("last run: none recorded")
         return
-    last = runs[-1]
-    started = journal.started_at(paths, last.run_id)
+    last, started = runs[-1].latest, runs[-1].started_at
     what = f"{last.flow} '{last.run_name}' for {last.period}"
     if not last.ended:
         status.lines.append(

@@ -57,19 +57,21 @@ def record(paths: DataPaths, flow: str, flow_run: Any, state: Any, period: str) 
     jsonl.append(journal_path(paths), entry.__dict__)
 
 
-def runs(paths: DataPaths) -> list[RunRecord]:
-    """Each run's latest record, in the order the runs started."""
+@dataclass(frozen=True)
+class Run:
+    latest: RunRecord  # its last record: its final state, or RUNNING
+    started_at: str | None  # the timestamp of its RUNNING record, if one was written
+
+
+def runs(paths: DataPaths) -> list[Run]:
+    """Every run with its latest record and its start, in the order the runs started."""
     latest: dict[str, RunRecord] = {}
+    started: dict[str, str] = {}
     fields = set(RunRecord.__dataclass_fields__)
     for entry in jsonl.records(journal_path(paths)):
         if fields <= set(entry):
-            run = RunRecord(**{k: str(entry[k]) for k in fields})
-            latest[run.run_id] = run  # dicts keep the first insertion's position: the start order
-    return list(latest.values())
-
-
-def started_at(paths: DataPaths, run_id: str) -> str | None:
-    for entry in jsonl.records(journal_path(paths)):
-        if entry.get("run_id") == run_id and entry.get("state") == RUNNING:
-            return str(entry.get("at"))
-    return None
+            found = RunRecord(**{k: str(entry[k]) for k in fields})
+            latest[found.run_id] = found  # dicts keep the first insertion's position: the start order
+            if not found.ended:
+                started.setdefault(found.run_id, found.at)
+    return [Run(found, started.get(run_id)) for run_id, found in latest.items()]
