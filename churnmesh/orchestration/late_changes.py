@@ -37,7 +37,7 @@ from sqlmesh import Context
 from sqlmesh.core.snapshot import Snapshot
 
 from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
-from churnmesh.warehouse import execution_time, sqlmesh_context
+from churnmesh.warehouse import execution_time
 from churnmesh.watermark import as_date
 
 log = logging.getLogger("churnmesh.late_changes")
@@ -221,10 +221,9 @@ def restate_pending(paths: DataPaths, as_of: date, project: Path = PROJECT_ROOT)
     """Restate every pending range of prod (its own SQLMesh context; audits block). Returns what
     was restated; a second call right after finds nothing. `as_of` is the day just run, named in
     the error when a restatement fails; the restatement itself is as of the warehouse's day."""
-    from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
+    from churnmesh.orchestration.refresh import WarehouseRefreshFailed, recorded_context
 
-    collector, recorder = FailureCollector(), EvaluationRecorder()
-    with sqlmesh_context(paths, project=project, notification_targets=[collector], console=recorder) as context:
+    with recorded_context(paths, None, project) as (context, collector, recorder):
         try:
             restated = restate_in(context)
         except Exception as exc:

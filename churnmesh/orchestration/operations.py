@@ -13,7 +13,7 @@ from sqlglot import exp
 from sqlmesh import Context
 
 from churnmesh import parameters
-from churnmesh.orchestration.refresh import EvaluationRecorder, FailureCollector, WarehouseRefreshFailed
+from churnmesh.orchestration.refresh import BatchListener, WarehouseRefreshFailed, recorded_context
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import CHURN_SCORES_MODEL, MARTS, execution_time, finish_interrupted_plan, sqlmesh_context
 
@@ -69,13 +69,14 @@ def backfill(
     models: list[str] | None = None,
     restate: bool = False,
     project: Path = PROJECT_ROOT,
+    listener: BatchListener | None = None,
 ) -> BackfillResult:
     """Without `restate`: the missing intervals from `start` to `end` (of `models`, or all).
-    With it: recompute `models` and everything downstream over those dates (late data)."""
+    With it: recompute `models` and everything downstream over those dates (late data). Each
+    model batch is reported to `listener` as it ends."""
     if end < start:
         raise ValueError(f"the backfill ends ({end}) before it starts ({start})")
-    collector, recorder = FailureCollector(), EvaluationRecorder()
-    with sqlmesh_context(paths, project=project, notification_targets=[collector], console=recorder) as context:
+    with recorded_context(paths, None, project, listener) as (context, collector, recorder):
         names = known_models(context, models)
         current = built_as_of(context)
         try:

@@ -9,25 +9,36 @@ bare failed status (a run): SQLMesh hands the real error only to the console's
 `log_failed_models`, which a silent console drops. EvaluationRecorder keeps it, and every failure
 is described by the root of its exception chain, one line with the model it concerns, e.g.
 "core.fct_orders: IO Error: No space left on device".
+
+The recorder also reports each model batch as SQLMesh evaluates it: to a BatchListener when one is
+given (the flows make each batch a Prefect task run, model_runs.py), else as a progress line on the
+`churnmesh.sqlmesh` logger, "[3/39] core.fct_orders 2026-11-28..2026-11-30: 1,204 rows, 0.31 s".
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 import typing as t
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import PrivateAttr
+from sqlglot import exp
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.notification_target import GenericNotificationTarget, NotificationEvent, NotificationStatus
-from sqlmesh.utils.date import to_ds
+from sqlmesh.utils.date import to_date
 
 from churnmesh.faults import crash_point
 from churnmesh.orchestration.late_changes import restate_in
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import execution_time, finish_interrupted_plan, sqlmesh_context
+
+PROGRESS_LOG = logging.getLogger("churnmesh.sqlmesh")
 
 
 class FailureCollector(GenericNotificationTarget):
@@ -110,19 +121,83 @@ def describe_failure(failure: dict[str, object]) -> str:
     return f"{model}: {failure['error']}" if model else str(failure["error"])
 
 
+class BatchListener(t.Protocol):
+    """Told about each model batch as SQLMesh evaluates it (a label is "schema.model D1..D2")."""
+
+    def batches_planned(self, batches: list[str], upstream: dict[str, list[str]]) -> None:
+        """Every batch of the evaluation about to run, in SQLMesh's order, and each model's upstream models."""
+
+    def batch_started(self, batch: str) -> None: ...
+
+    def batch_finished(self, evaluation: dict[str, object], failed_audits: list[str], error: str | None) -> None:
+        """`evaluation` as EvaluationRecorder records it; `error` when the batch failed."""
+
+
+def model_label(snapshot: t.Any) -> str:
+    """schema.model, as every churnmesh message names a model (the catalog left out)."""
+    return ".".join(snapshot.name.replace('"', "").split(".")[-2:])
+
+
+def batch_label(model: str, first: date, last: date) -> str:
+    return f"{model} {first}" if first == last else f"{model} {first}..{last}"
+
+
+def _days(interval: tuple[t.Any, t.Any]) -> tuple[date, date]:
+    """An interval's first and last day (SQLMesh's end is exclusive)."""
+    start, end = interval
+    first = to_date(start)
+    return first, max(first, to_date(end) - timedelta(days=1))
+
+
 class EvaluationRecorder(NoopConsole):
     """A silent SQLMesh console that keeps one record per model batch evaluated: model,
-    interval, duration, rows (when the engine reports them) and audits passed and failed; and
-    the real error of each model that failed (which the plan or run then only calls "failed")."""
+    interval, duration, rows written and audits passed and failed; and the real error of each
+    model that failed (which the plan or run then only calls "failed"). Each batch is also
+    reported as it ends: to the listener, else as a progress line."""
 
-    def __init__(self) -> None:
+    def __init__(self, listener: BatchListener | None = None) -> None:
         super().__init__()
         self.evaluations: list[dict[str, object]] = []
         self.failed_models: list[dict[str, object]] = []
+        self._listener = listener
+        self._adapter: t.Any = None
+        self._pending: dict[str, list[str]] = {}  # each model's batches not yet started, in order
+        self._started: dict[str, list[str]] = {}
+        self._total = 0
+
+    def bind(self, context: t.Any) -> None:
+        """Rows are counted through this context's engine."""
+        self._adapter = context.engine_adapter
 
     def log_failed_models(self, errors: list[t.Any]) -> None:
         for error in errors:
             self.failed_models.append({"model": _node_name(error), "error": describe_error(error)})
+
+    def start_evaluation_progress(
+        self,
+        batched_intervals: dict[t.Any, t.Any],
+        environment_naming_info: t.Any,
+        default_catalog: str | None,
+        audit_only: bool = False,
+    ) -> None:
+        by_name = {s.name: model_label(s) for s in batched_intervals}
+        self._pending = {
+            model_label(s): [batch_label(model_label(s), *_days(i)) for i in intervals]
+            for s, intervals in batched_intervals.items()
+        }
+        self._total += sum(len(batches) for batches in self._pending.values())
+        upstream = {
+            model_label(s): sorted(by_name[p.name] for p in s.parents if p.name in by_name) for s in batched_intervals
+        }
+        self._tell("batches_planned", [b for batches in self._pending.values() for b in batches], upstream)
+
+    def start_snapshot_evaluation_progress(self, snapshot: t.Any, audit_only: bool = False) -> None:
+        model = model_label(snapshot)
+        pending = self._pending.get(model)
+        if pending:
+            label = pending.pop(0)
+            self._started.setdefault(model, []).append(label)
+            self._tell("batch_started", label)
 
     def update_snapshot_evaluation_progress(
         self,
@@ -136,25 +211,93 @@ class EvaluationRecorder(NoopConsole):
         execution_stats: t.Any = None,
         auto_restatement_triggers: t.Any = None,
     ) -> None:
-        start, end = interval
-        self.evaluations.append(
-            {
-                "model": snapshot.name.replace('"', ""),
-                "interval_start": to_ds(start),
-                "interval_end": to_ds(end),
-                "batch": batch_idx,
-                "seconds": round((duration_ms or 0) / 1000, 3),
-                "rows": getattr(execution_stats, "total_rows_processed", None),
-                "audits_passed": num_audits_passed,
-                "audits_failed": num_audits_failed,
-            }
-        )
+        first, last = _days(interval)
+        model = model_label(snapshot)
+        # Called from a `finally`: a failed batch's exception is the one being handled.
+        raised = sys.exc_info()[1]
+        failed_audits = _failed_audits(raised)
+        evaluation: dict[str, object] = {
+            "model": model,
+            "batch_label": batch_label(model, first, last),
+            "interval_start": first.isoformat(),
+            "interval_end": last.isoformat(),
+            "batch": batch_idx,
+            "seconds": round((duration_ms or 0) / 1000, 3),
+            "rows": None if raised is not None and not failed_audits else self._rows_written(snapshot, first, last),
+            "audits_passed": num_audits_passed,
+            "audits_failed": num_audits_failed or len(failed_audits),
+        }
+        self.evaluations.append(evaluation)
+        error = None if raised is None else describe_error(raised)
+        if not self._tell("batch_finished", evaluation, failed_audits, error):
+            PROGRESS_LOG.info("%s", self.progress_line(evaluation, error))
         crash_point("sqlmesh.after_batch")
+
+    def progress_line(self, evaluation: dict[str, object], error: str | None) -> str:
+        """ "[k/n] schema.model D1..D2: 1,204 rows, 0.31 s, 2 audits passed", or the error."""
+        done = f"[{len(self.evaluations)}/{max(self._total, len(self.evaluations))}] {evaluation['batch_label']}"
+        if error is not None:
+            return f"{done}: failed: {error}"
+        rows = "" if evaluation["rows"] is None else f"{evaluation['rows']:,} rows, "
+        return f"{done}: {rows}{evaluation['seconds']:.2f} s, {evaluation['audits_passed']} audits passed"
+
+    def _rows_written(self, snapshot: t.Any, first: date, last: date) -> int | None:
+        """The rows the batch left in its table: an incremental model's rows within the interval,
+        a full model's or a seed's whole table; None for views and kinds without a clear count. A count that
+        cannot be made never fails the batch."""
+        if self._adapter is None or not snapshot.is_model:
+            return None
+        model = snapshot.model
+        try:
+            table = exp.to_table(snapshot.table_name())
+            query = exp.select(exp.func("count", exp.Star())).from_(table)
+            if model.kind.is_incremental_by_time_range:
+                column = exp.cast(exp.column(model.time_column.column.name), "date")
+                query = query.where(
+                    column.between(
+                        exp.cast(exp.Literal.string(str(first)), "date"),
+                        exp.cast(exp.Literal.string(str(last)), "date"),
+                    )
+                )
+            elif not (model.kind.is_full or model.kind.is_seed):
+                return None
+            row = self._adapter.fetchone(query)
+        except Exception as exc:  # the count is for people; the batch itself succeeded
+            PROGRESS_LOG.debug("no row count for %s: %s", snapshot.name, exc)
+            return None
+        return int(row[0]) if row else None
+
+    def _tell(self, event: str, *args: t.Any) -> bool:
+        """Whether a listener took the event; a listener's failure is logged, never the batch's."""
+        if self._listener is None:
+            return False
+        try:
+            getattr(self._listener, event)(*args)
+        except Exception as exc:
+            PROGRESS_LOG.warning("the batch listener failed on %s: %s", event, exc)
+        return True
 
     def stop_promotion_progress(self, success: bool = True) -> None:
         # A plan's views are updated; its environment is finalized right after.
         if success:
             crash_point("sqlmesh.before_finalize")
+
+
+def _failed_audits(raised: BaseException | None) -> list[str]:
+    """The blocking audits that failed the batch (SQLMesh's NodeAuditsErrors), by name."""
+    errors = getattr(raised, "errors", None) or []
+    return [str(getattr(e, "audit_name", e)) for e in errors if getattr(e, "audit_name", None)]
+
+
+@contextmanager
+def recorded_context(
+    paths: DataPaths, gateway: str | None, project: Path, listener: BatchListener | None = None
+) -> Iterator[tuple[t.Any, FailureCollector, EvaluationRecorder]]:
+    """A SQLMesh context whose failures are collected and whose batches are recorded."""
+    collector, recorder = FailureCollector(), EvaluationRecorder(listener)
+    with sqlmesh_context(paths, gateway, project, notification_targets=[collector], console=recorder) as context:
+        recorder.bind(context)
+        yield context, collector, recorder
 
 
 class WarehouseRefreshFailed(RuntimeError):
@@ -184,13 +327,13 @@ def refresh_warehouse(
     gateway: str | None = None,
     project: Path = PROJECT_ROOT,
     restate_late_changes: bool = True,
+    listener: BatchListener | None = None,
 ) -> RefreshResult:
     """Run every due interval up to `as_of`; on an empty warehouse, apply the prod plan first, and
     finish a prod plan a crash interrupted. Then (unless told not to) restate what changed behind
-    the lookback (late_changes)."""
-    collector, recorder = FailureCollector(), EvaluationRecorder()
+    the lookback (late_changes). Each model batch is reported to `listener` as it ends."""
     planned, restated = False, []
-    with sqlmesh_context(paths, gateway, project, notification_targets=[collector], console=recorder) as context:
+    with recorded_context(paths, gateway, project, listener) as (context, collector, recorder):
         try:
             at = execution_time(as_of)
             if context.state_reader.get_environment("prod") is None:
