@@ -9,6 +9,7 @@ can first be known. Features describe T only, so the label window never overlaps
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -25,6 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+# Progress while training, one line per step with a count ("[2/3] candidate ...").
+TRAINING_LOG = logging.getLogger("churnmesh.training")
 
 # One customer's snapshot values by column name (a record of the scoring snapshot).
 Row = Mapping[str, Any]
@@ -162,10 +166,13 @@ def select_estimator(
     """Fit every candidate on the training window; keep the best ROC-AUC on the validation window."""
     scores: dict[str, float] = {}
     fitted: dict[str, ClassifierMixin] = {}
-    for name, estimator in candidate_estimators(seed).items():
+    candidates = candidate_estimators(seed)
+    for k, (name, estimator) in enumerate(candidates.items(), 1):
+        TRAINING_LOG.info("[%d/%d] candidate %s: fitting on %s rows", k, len(candidates), name, f"{len(train_x):,}")
         model = clone(estimator).fit(train_x.to_numpy(), train_y.to_numpy())
         fitted[name] = model
         scores[name] = float(roc_auc_score(valid_y, model.predict_proba(valid_x.to_numpy())[:, 1]))
+        TRAINING_LOG.info("[%d/%d] candidate %s: validation ROC-AUC %.3f", k, len(candidates), name, scores[name])
     chosen = max(scores, key=lambda name: (scores[name], name))
     return Selection(chosen, scores, fitted[chosen])
 

@@ -23,6 +23,7 @@ import pandas as pd
 from churnmesh.scoring.churn import (
     FEATURES,
     LEAKAGE_AUC_LIMIT,
+    TRAINING_LOG,
     ChurnModel,
     LabelWindow,
     calibrate,
@@ -106,6 +107,11 @@ def labelled_set(snapshots: Snapshots, window: LabelWindow) -> LabelledSet:
     return LabelledSet(window, population, feature_matrix(population), label)
 
 
+def _labelled_logged(snapshots: Snapshots, window: LabelWindow, k: int, n: int) -> LabelledSet:
+    TRAINING_LOG.info("[%d/%d] window as of %s: features and labels", k, n, window.as_of)
+    return labelled_set(snapshots, window)
+
+
 def truth_outcomes(truth: pd.DataFrame, labelled: LabelledSet) -> dict[str, pd.Series]:
     """The generator's truth, two ways: the customer had dropped out by the end of the horizon
     (whether before or after the as-of date), and: the customer was still there on the as-of date
@@ -151,9 +157,9 @@ def train(
     seed: int = 0,
     truth: pd.DataFrame | None = None,
 ) -> TrainingResult:
-    training = [labelled_set(snapshots, w) for w in windows.training]
-    calibration = labelled_set(snapshots, windows.calibration)
-    test = labelled_set(snapshots, windows.test)
+    every = [*windows.training, windows.calibration, windows.test]
+    labelled = [_labelled_logged(snapshots, w, k, len(every)) for k, w in enumerate(every, 1)]
+    training, calibration, test = labelled[:-2], labelled[-2], labelled[-1]
     train_x, train_y = _concat(training)
     if train_y.nunique() < 2 or calibration.label.nunique() < 2 or test.label.nunique() < 2:
         raise ValueError("every window needs customers who churned and customers who stayed")
