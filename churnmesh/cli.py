@@ -49,6 +49,30 @@ class RunFailed(Exception):
     """A flow that ended failed or refused; the message is the one line to print."""
 
 
+# `churnmesh pipeline` and `demo` exit with this when the refresh ran on stale data (its
+# marts are published, its alerts sent; the run's state is named Stale).
+STALE_EXIT = 3
+
+
+def daily_refresh_run(**kwargs: Any) -> tuple[dict[str, Any], bool]:
+    """The daily refresh flow's result, and whether it ran on stale data."""
+    from churnmesh.orchestration.flows import StaleRun, daily_refresh
+
+    try:
+        return run_flow(daily_refresh, **kwargs), False
+    except StaleRun as stale:
+        return stale.run, True
+
+
+def _said_stale(run: dict[str, Any], stale: bool) -> int:
+    if not stale:
+        return 0
+    from churnmesh.orchestration.flows import stale_message
+
+    print(f"stale: {stale_message(run)}", file=sys.stderr)
+    return STALE_EXIT
+
+
 def run_flow(flow: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a Prefect flow; a failed run becomes RunFailed with its state's message, no traceback."""
     from prefect.exceptions import FailedRun
@@ -154,14 +178,12 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if not paths.landing.is_dir():
         raise FileNotFoundError(f"no landing folder at {paths.landing}: there is nothing to ingest")
     with _prefect(paths):
-        from churnmesh.orchestration.flows import daily_refresh
-
-        run = run_flow(daily_refresh, as_of=args.as_of, data_dir=str(paths.root))
+        run, stale = daily_refresh_run(as_of=args.as_of, data_dir=str(paths.root))
     if run["nothing_new"]:
         print(f"nothing new: no new files, and prod is already up to date as of {run['as_of']} ({run['report']})")
-        return 0
+        return _said_stale(run, stale)
     print_run(run, paths)
-    return 0
+    return _said_stale(run, stale)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -218,7 +240,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo(paths: DataPaths) -> int:
     from churnmesh.generator import GeneratorConfig
-    from churnmesh.orchestration.flows import daily_refresh
     from churnmesh.scoring import model_cli
     from churnmesh.scoring.train_warehouse import train_from_warehouse
     from churnmesh.summary import print_risk_summary, print_warehouse_summary
@@ -231,7 +252,7 @@ def _demo(paths: DataPaths) -> int:
     else:
         run_generate(demo, paths.landing)
     print(f"\ndaily refresh flow for {demo.end}: ingest, sqlmesh plan (first time) and run, alerts ...")
-    run = run_flow(daily_refresh, as_of=demo.end, data_dir=str(paths.root))
+    run, stale = daily_refresh_run(as_of=demo.end, data_dir=str(paths.root))
     ingestion = run["ingestion"]
     print(
         f"\nthis run's files: {ingestion['files_loaded']:,} loaded, {ingestion['files_rejected']:,} rejected whole; "
@@ -245,13 +266,14 @@ def _demo(paths: DataPaths) -> int:
     if live_churn_model(paths) != trained.version:
         print(f"scoring with {trained.version} (sqlmesh plan prod with churn_model_version = {trained.version}) ...")
         build_prod(paths, demo.end, churn_model=trained.version)
-        run = run_flow(daily_refresh, as_of=demo.end, data_dir=str(paths.root))  # the day's alerts and summary, scored
+        # the day's alerts and summary, scored
+        run, stale = daily_refresh_run(as_of=demo.end, data_dir=str(paths.root))
     print_risk_summary(paths.warehouse)
     print(f"\nmodel card: {trained.folder / 'card.md'} (and card.json)")
     print_run(run, paths)
     print(f"Prefect home (flow runs, artifacts): {os.environ['PREFECT_HOME']}")
     print("dashboard: make dashboard (or .venv/bin/churnmesh dashboard), then open http://127.0.0.1:8501")
-    return 1 if run["ingestion"]["files_refused"] else 0
+    return 1 if run["ingestion"]["files_refused"] else _said_stale(run, stale)
 
 
 def cmd_watermark(args: argparse.Namespace) -> int:

@@ -312,7 +312,7 @@ DECLARED: tuple[Command | Group, ...] = (
     ),
     Command(
         "pipeline",
-        "the daily refresh flow: ingest, sqlmesh run, alerts, run summary",
+        "the daily refresh flow: ingest, sqlmesh run, alerts, run summary (exit 3: it ran on stale data)",
         "churnmesh.cli:cmd_pipeline",
         _pipeline,
         True,

@@ -11,6 +11,7 @@ argparse type so the CLI refuses bad input before anything runs.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -304,8 +305,14 @@ def data_dir(value: object, what: str = "data_dir") -> DataPaths:
     return paths
 
 
+PROJECT_DIR_ENV = "CHURNMESH_PROJECT_DIR"
+
+
 def project_dir(value: object, what: str = "project") -> Path:
-    """A flow's SQLMesh project: None (this repository) or a folder holding a project.yaml."""
+    """A flow's SQLMesh project: a folder holding a project.yaml; None is CHURNMESH_PROJECT_DIR
+    when set (a served deployment's project), else this repository."""
+    if value is None:
+        value = os.environ.get(PROJECT_DIR_ENV)
     if value is None:
         return PROJECT_ROOT
     path = folder(value, what, must_exist=True).resolve()

@@ -46,6 +46,7 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlmesh import Context
 
 from churnmesh import locking
+from churnmesh.cli import STALE_EXIT
 from churnmesh.contracts import SOURCES, SOURCES_BY_NAME
 from churnmesh.faults import CRASH_ENV, POINTS, TRACE_ENV, parse_target
 from churnmesh.orchestration.notify import IDEMPOTENCY_HEADER, WEBHOOK_ENV, Ledger
@@ -59,8 +60,10 @@ from tests.webhook import Receiver, webhook_receiver
 DAY = SCORED_AS_OF + timedelta(days=1)
 DAILY = "daily"
 # Its file of the day before DAY never arrives (its file of DAY does), so DAY has a freshness alert
-# for the gap besides any risk one, and the data watermark still reaches DAY.
+# for the gap besides any risk one, and the data watermark still reaches DAY. Such a run is stale:
+# it completes its work and exits STALE_EXIT.
 LATE_SOURCE = "loyalty_balances"
+FINISHED = (0, STALE_EXIT)  # the exit codes of a run that did its whole work
 # Load timestamps: the time of the run, not data. Every other column must match exactly.
 FLOAT_DECIMALS = 6
 # What is compared: ingestion's tables and the prod views of every SQLMesh layer.
@@ -419,7 +422,7 @@ def uninterrupted(scenario: Scenario, work: Path) -> Reference:
     paths = fresh_copy(scenario.base, work)
     with webhook_receiver(200) as receiver:
         run = refresh(paths, work / "run.log", receiver.url, scenario)
-    assert run.returncode == 0, run.tail()
+    assert run.returncode in FINISHED, run.tail()
     assert run.leftovers == [], "a run that ends leaves none of its processes"
     keys, ledger_keys = _deliveries(receiver)
     assert None not in keys and len(set(keys)) == len(keys), "an uninterrupted run sends each alert once, keyed"
@@ -449,7 +452,7 @@ def second_run(daily: Scenario, tmp_path_factory: pytest.TempPathFactory) -> tup
     paths = fresh_copy(daily.base, work)
     with webhook_receiver(200) as receiver:
         run = refresh(paths, work / "run.log", receiver.url, daily)
-    assert run.returncode == 0, run.tail()
+    assert run.returncode in FINISHED, run.tail()
     return run, fingerprint(paths.warehouse)
 
 
@@ -509,7 +512,12 @@ class Verdict:
 def verdict(cycle: Cycle, reference: Reference) -> Verdict:
     """Everything in which the killed-and-rerun warehouse differs from the reference, and what the
     runs left behind them."""
-    failed = [f"rerun {n + 1} exited {r.returncode}:\n{r.tail()}" for n, r in enumerate(cycle.reruns) if r.returncode]
+    expected_exit = reference.run.returncode  # a stale day is stale after a crash too
+    failed = [
+        f"rerun {n + 1} exited {r.returncode}, the reference {expected_exit}:\n{r.tail()}"
+        for n, r in enumerate(cycle.reruns)
+        if r.returncode != expected_exit
+    ]
     if failed:
         return Verdict(failed + leftover_problems(cycle), -1)
     found, expected = fingerprint(cycle.paths.warehouse), reference.fingerprint

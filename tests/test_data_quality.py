@@ -17,11 +17,11 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from churnmesh import data_quality, publication
+from churnmesh.cli import daily_refresh_run
 from churnmesh.data_quality import QUARANTINE_MAX_SHARE, SUSPECT, TRUSTED
 from churnmesh.generator import GeneratorConfig, generate
 from churnmesh.ingestion import ingest
 from churnmesh.orchestration.alerts import volume_anomalies
-from churnmesh.orchestration.flows import daily_refresh
 from churnmesh.orchestration.notify import WEBHOOK_ENV
 from churnmesh.orchestration.quality_alerts import quarantine_spikes, rejected_files
 from churnmesh.settings import DataPaths
@@ -204,12 +204,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     }
     with pytest.MonkeyPatch.context() as patch, prefect_test_harness(server_startup_timeout=120):
         patch.delenv(WEBHOOK_ENV, raising=False)
-        first = daily_refresh(as_of=SWAPPED_DAY, data_dir=str(paths.root))
+        first, _ = daily_refresh_run(as_of=SWAPPED_DAY, data_dir=str(paths.root))  # stale: a file rejected
         outbox, published_first = _outbox(paths), _about(paths)
         for rel, content in originals.items():
             (paths.landing / rel).write_bytes(content)
         ingest(paths.landing, paths.warehouse, replace=True)  # what `churnmesh ingest --replace` does
-        healed = daily_refresh(as_of=date(2024, 2, 29), data_dir=str(paths.root))
+        healed, _ = daily_refresh_run(as_of=date(2024, 2, 29), data_dir=str(paths.root))
         yield Scenario(paths, first, outbox, published_first, healed, _about(paths), originals)
 
 

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from churnmesh import publication, status
-from churnmesh.orchestration.flows import backfill_flow, daily_refresh, review_change_flow
+from churnmesh.orchestration import journal
+from churnmesh.orchestration.flows import (
+    STALE,
+    backfill_flow,
+    daily_refresh,
+    failure_message,
+    review_change_flow,
+    schedule_gap,
+)
 from churnmesh.orchestration.notify import WEBHOOK_ENV
 from churnmesh.orchestration.operations import model_intervals
-from churnmesh.orchestration.refresh import WarehouseRefreshFailed
+from churnmesh.orchestration.refresh import WarehouseRefreshFailed, refresh_warehouse
+from churnmesh.orchestration.server import UI_URL_ENV
 from churnmesh.settings import DataPaths
 from churnmesh.warehouse import copy_project
 from tests.conftest import SCORED_AS_OF, Scored, scored_copy
-from tests.helpers import query
+from tests.helpers import query, withdraw_files
 from tests.webhook import Receiver, webhook_receiver
 
 
@@ -133,7 +145,7 @@ def test_a_backfill_fills_exactly_the_requested_days_and_restates_on_request(
     next_day = SCORED_AS_OF + timedelta(days=1)
     result = backfill_flow(start=next_day, end=next_day, data_dir=data_dir)
     assert model_intervals(scored.paths, daily)[-1][1] == next_day  # not the day after, whose file is there too
-    assert {e["model"].split(".", 1)[-1] for e in result["evaluations"]} >= {daily}
+    assert {e["model"] for e in result["evaluations"]} >= {daily}
     restated = backfill_flow(
         start=SCORED_AS_OF - timedelta(days=5),
         end=SCORED_AS_OF - timedelta(days=3),
@@ -175,3 +187,87 @@ def test_a_review_says_what_a_threshold_change_does_to_the_score_history(scored_
     review = review_change_flow("dev", str(scored.paths.root), str(project))
     assert "- scoring.churn_scores" in review.splitlines()
     assert "- scoring.churn_scores changes forward-only: promotion keeps prod's 1 scored day(s)" in review
+
+
+def test_a_day_on_stale_data_publishes_and_ends_failed_named_stale(
+    scored_base: Scored, tmp_path: Path, receiver: Receiver
+) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    lagging = [f"device_sessions/{SCORED_AS_OF + timedelta(days=n)}.csv" for n in (1, 2)]
+    withdraw_files(scored.paths.warehouse, scored.paths.landing, lagging)  # two days behind the others
+    state = daily_refresh(data_dir=str(scored.paths.root), return_state=True)
+    assert state.is_failed() and state.name == STALE
+    assert state.message.startswith(f"published as of {SCORED_AS_OF} on stale data: device_sessions: "), state.message
+    assert ("freshness", SCORED_AS_OF.isoformat()) in _kinds(receiver), "its alerts are sent"
+    assert "run_failed" not in {kind for kind, _ in _kinds(receiver)}, "the freshness alert says it already"
+    (last,) = [r.latest for r in journal.runs(scored.paths)][-1:]
+    assert last.state == "STALE" and "device_sessions" in last.message
+    found = status.describe(scored.paths)
+    assert not found.healthy and any(
+        line.startswith("last run: daily-refresh") and ", stale at " in line for line in found.lines
+    )
+    summaries = sorted(scored.paths.outputs.glob(f"daily_refresh_{SCORED_AS_OF}_*.md"))
+    assert "- **stale**: device_sessions: " in summaries[-1].read_text()
+
+
+def test_a_failed_backfill_alerts_with_its_range_message_and_run(
+    scored_base: Scored, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    monkeypatch.setenv(UI_URL_ENV, "http://127.0.0.1:4200")
+    start, end = SCORED_AS_OF + timedelta(days=2), SCORED_AS_OF + timedelta(days=9)
+    state = backfill_flow(start=start, end=end, data_dir=str(scored.paths.root), return_state=True)
+    assert state.is_failed()
+    (alert,) = [p for p in receiver.received if p["churnmesh"]["kind"] == "run_failed"]
+    title, lines = alert["churnmesh"]["title"], alert["churnmesh"]["lines"]
+    assert title.startswith(f"backfill for {start} to {end} failed: backfill end {end} is past the data: "), title
+    assert "Traceback" not in alert["text"] and "encountered an exception" not in alert["text"]
+    assert lines[0].startswith(f"flow run: backfill {start}..{end} ")
+    assert lines[1].startswith("see the run: http://127.0.0.1:4200/runs/flow-run/") and len(lines) == 2
+
+
+def test_a_failure_message_is_the_error_on_one_line() -> None:
+    raised = SimpleNamespace(message="Flow run encountered an exception: KeyError: 'orders'")
+    assert failure_message(raised) == "KeyError: 'orders'"
+    traceback = SimpleNamespace(message='Traceback (most recent call last):\n  File "x.py"\nOSError: disk full')
+    assert failure_message(traceback) == "OSError: disk full"
+    assert len(failure_message(SimpleNamespace(message="x" * 2_000))) == 500
+
+
+def test_a_scheduled_run_behind_its_day_is_a_schedule_gap() -> None:
+    started = datetime(2026, 1, 5, 2, 30, tzinfo=UTC)
+    scheduled = SimpleNamespace(auto_scheduled=True, expected_start_time=started)
+    (gap,) = schedule_gap(date(2026, 1, 2), scheduled)
+    assert gap.kind == "schedule_gap" and gap.as_of == date(2026, 1, 4)
+    assert "2 day(s) behind, so 2026-01-03 to 2026-01-04 were not refreshed" in gap.title
+    assert schedule_gap(date(2026, 1, 4), scheduled) == []
+    assert schedule_gap(date(2026, 1, 2), SimpleNamespace(auto_scheduled=False, expected_start_time=started)) == []
+
+
+class _BrokenListener:
+    def __getattr__(self, name: str) -> Any:
+        def broken(*args: object) -> None:
+            raise RuntimeError(f"{name} is broken")
+
+        return broken
+
+
+def test_a_broken_listener_fails_no_batch_and_rows_are_counted_from_the_tables(
+    scored_base: Scored, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scored = scored_copy(scored_base, tmp_path)
+    day = SCORED_AS_OF + timedelta(days=1)
+    with caplog.at_level(logging.WARNING, "churnmesh.sqlmesh"):
+        result = refresh_warehouse(scored.paths, day, listener=_BrokenListener())
+    assert result.status == "success" and "the batch listener failed on batch_finished" in caplog.text
+    (daily,) = [e for e in result.evaluations if e["model"] == "intermediate.int_customer_daily_metrics"]
+    counted = query(
+        scored.paths.warehouse,
+        "SELECT count(*) FROM intermediate.int_customer_daily_metrics WHERE activity_date BETWEEN ? AND ?",
+        [date.fromisoformat(str(daily["interval_start"])), date.fromisoformat(str(daily["interval_end"]))],
+    )
+    assert daily["interval_end"] == day.isoformat() and daily["rows"] == counted[0][0] > 0
+    (segments,) = [e for e in result.evaluations if e["model"] == "marts.mart_customer_segments"]
+    assert segments["rows"] == query(scored.paths.warehouse, "SELECT count(*) FROM marts.mart_customer_segments")[0][0]
+    views = [e for e in result.evaluations if e["model"].startswith("staging.")]
+    assert views and all(e["rows"] is None for e in views)

@@ -22,8 +22,8 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.logging.handlers import APILogWorker
 from prefect.testing.utilities import prefect_test_harness
 
+from churnmesh.cli import daily_refresh_run
 from churnmesh.orchestration import flows, notify
-from churnmesh.orchestration.flows import daily_refresh
 from churnmesh.orchestration.notify import (
     WEBHOOK_ENV,
     WEBHOOK_SECRET_BLOCK_ENV,
@@ -125,14 +125,15 @@ def test_a_run_with_a_failing_then_a_working_webhook_leaves_the_url_nowhere(
     monkeypatch.setattr(flows, "deliver", partial(notify.deliver, backoff_seconds=0.0))
     with webhook_receiver(500) as failing:  # first through the environment, to a failing receiver
         monkeypatch.setenv(WEBHOOK_ENV, _secret_url(failing.url))
-        first = daily_refresh(as_of=ALERTING_DAY, data_dir=str(scored.paths.root))
+        first, stale = daily_refresh_run(as_of=ALERTING_DAY, data_dir=str(scored.paths.root))
+    assert stale, "a source two days behind makes the run stale"
     undelivered = first["delivery"]["undelivered"]
     assert undelivered and len(failing.received) == notify.DELIVERY_ATTEMPTS * len(undelivered)
     with webhook_receiver(200) as working:  # then through a Secret block, to a working one
         Secret(value=_secret_url(working.url)).save(BLOCK, overwrite=True)
         monkeypatch.delenv(WEBHOOK_ENV)
         monkeypatch.setenv(WEBHOOK_SECRET_BLOCK_ENV, BLOCK)
-        second = daily_refresh(as_of=ALERTING_DAY, data_dir=str(scored.paths.root))
+        second, _ = daily_refresh_run(as_of=ALERTING_DAY, data_dir=str(scored.paths.root))
     assert (
         sorted(second["delivery"]["delivered"])
         == sorted(undelivered)

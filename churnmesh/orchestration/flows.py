@@ -1,15 +1,26 @@
 """Prefect flows over the package: the daily refresh (ingest, SQLMesh run, alerts, report, summary).
 
-Tasks are thin: the work is done by churnmesh functions that the tests also call directly.
+Tasks are thin: the work is done by churnmesh functions that the tests also call directly. Each
+SQLMesh model batch a flow evaluates is a task run of its own (model_runs.py).
+
+A daily refresh that ran on stale data (a source behind the freshness allowance, or a scheduled
+run whose day the data watermark does not reach) ends Failed with the state name "Stale": its
+marts are published and its alerts sent, and its state message says what is stale. Calling the
+flow raises StaleRun, which carries the run's result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 from prefect import flow, get_run_logger, task
@@ -24,16 +35,110 @@ from churnmesh.faults import crash_point
 from churnmesh.ingestion import FileOutcome, ingest
 from churnmesh.orchestration import journal
 from churnmesh.orchestration.alerts import data_alerts, high_risk_transitions
+from churnmesh.orchestration.model_runs import ModelTaskRuns
 from churnmesh.orchestration.notify import Alert, Ledger, configured_channel, deliver, notifications_dir
 from churnmesh.orchestration.operations import backfill, review_change, run_audits
 from churnmesh.orchestration.quality_alerts import quality_alerts
 from churnmesh.orchestration.refresh import WarehouseRefreshFailed, describe_failure, refresh_warehouse
+from churnmesh.orchestration.server import UI_URL_ENV
 from churnmesh.orchestration.summary import run_summary_markdown, top_at_risk
 from churnmesh.scoring.train_warehouse import train_from_warehouse
 from churnmesh.settings import DataPaths, business_definitions, safe_run_name
 
-# The global concurrency limit (one slot) every warehouse-writing flow holds; see deployments.py.
+# The global concurrency limit (one slot) every warehouse-writing flow holds where several runs
+# share a server: the served deployments (deployments.py creates it). A command's own temporary
+# server runs one flow, and the file lock (locking.py) serialises writers everywhere.
 WAREHOUSE_LIMIT = "churnmesh-warehouse"
+# A killed run's slot comes free after this long (a live run renews its lease).
+WAREHOUSE_LEASE_SECONDS = 60
+TIMEZONE_ENV = "CHURNMESH_TIMEZONE"  # the schedules' time zone (default UTC)
+STALE = "Stale"  # the state name of a daily refresh that ran on stale data
+STALE_KINDS = ("freshness", "schedule_gap")
+
+
+def ensure_warehouse_limit() -> None:
+    """The warehouse limit on the configured server, created once (read first: a create that
+    conflicts is logged by the server as an error)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    if _limit_exists():
+        return
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectAlreadyExists):
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=WAREHOUSE_LIMIT, limit=1))
+
+
+def _limit_exists() -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(WAREHOUSE_LIMIT)
+        except ObjectNotFound:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def warehouse_slot() -> Iterator[None]:
+    """The warehouse limit's one slot, where the limit exists (else Prefect would warn, and
+    create nothing, on every acquisition)."""
+    if not _limit_exists():
+        yield
+        return
+    with concurrency(WAREHOUSE_LIMIT, occupy=1, lease_duration=WAREHOUSE_LEASE_SECONDS):
+        yield
+
+
+class StaleRun(RuntimeError):
+    """A daily refresh that completed its work on stale data (the state it ends in is named Stale)."""
+
+    def __init__(self, run: dict[str, object]) -> None:
+        self.run = run
+        super().__init__(stale_message(run))
+
+
+def stale_message(run: dict[str, object]) -> str:
+    reasons = [str(r) for r in run.get("stale") or []]
+    shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+    return f"published as of {run['as_of']} on stale data: {shown}"
+
+
+def stale_reasons(alerts: list[Alert]) -> list[str]:
+    """What made a run stale: its freshness and schedule-gap alerts, by title."""
+    return [a.title for a in alerts if a.kind in STALE_KINDS]
+
+
+def schedule_gap(as_of: date, flow_run: object) -> list[Alert]:
+    """For a run the schedule started: an alert when the data watermark stops before the day the
+    run was scheduled to cover (the day before its start, in the schedules' time zone)."""
+    expected = getattr(flow_run, "expected_start_time", None)
+    if not getattr(flow_run, "auto_scheduled", False) or expected is None:
+        return []
+    due = expected.astimezone(ZoneInfo(os.environ.get(TIMEZONE_ENV, "UTC"))).date() - timedelta(days=1)
+    if as_of >= due:
+        return []
+    title = (
+        f"scheduled run for {due} ran as of {as_of}: the data watermark is {(due - as_of).days} day(s) "
+        f"behind, so {as_of + timedelta(days=1)} to {due} were not refreshed"
+    )
+    return [Alert(due, "schedule_gap", "daily-refresh", title, data={"as_of": as_of.isoformat(), "due": str(due)})]
+
+
+def run_name() -> str:
+    """A flow run's name: the flow, the dates it was given and a short unique tail, e.g.
+    "daily-refresh 2026-11-30 otter" or "backfill 2026-11-01..2026-11-30 otter" (the tail: the last
+    word of the name Prefect drew)."""
+    given = current_flow_run.parameters or {}
+    flow_name = current_flow_run.flow_name or "run"
+    tail = str(current_flow_run.name or "").rsplit("-", 1)[-1] or "run"
+    if given.get("start") and given.get("end"):
+        what = f"{given['start']}..{given['end']}"
+    else:
+        what = str(given.get("as_of") or given.get("environment") or "latest")
+    return f"{flow_name} {what} {tail}"
 
 
 def default_as_of(paths: DataPaths, given: date | None, what: str = "as-of date") -> date:
@@ -75,12 +180,14 @@ def _named(outcome: FileOutcome) -> dict[str, object]:
 
 # No retries: a failed audit is a data problem; running it again unchanged fails the same way.
 @task(name="sqlmesh-run")
-def run_warehouse(paths: DataPaths, as_of: date, project: Path) -> dict[str, object]:
+def run_warehouse(paths: DataPaths, as_of: date, project: Path) -> dict[str, object] | State:
     try:
-        result = refresh_warehouse(paths, as_of, project=project)
+        result = refresh_warehouse(paths, as_of, project=project, listener=ModelTaskRuns())
     except WarehouseRefreshFailed as failure:
         publish_evaluations(failure.evaluations, as_of)
-        raise
+        # A state, not a raise: the task run's message is the failure, without a traceback in the
+        # log (a data problem, named in full); the flow reads the failure from the state.
+        return Failed(message=str(failure), data=failure)
     get_run_logger().info("sqlmesh: %s for %s (prod plan applied first: %s)", result.status, as_of, result.planned_prod)
     publish_evaluations(result.evaluations, as_of)
     return asdict(result)
@@ -97,20 +204,8 @@ def publish_for_readers(paths: DataPaths) -> str | None:
 
 
 def publish_evaluations(evaluations: list[dict[str, object]], as_of: date) -> None:
-    """Every model batch SQLMesh evaluated, in the log and as a table artifact."""
-    logger = get_run_logger()
-    for e in evaluations:
-        logger.info(
-            "model %s [%s, %s] batch %s: %.2f s, %s rows, audits %s passed, %s failed",
-            e["model"],
-            e["interval_start"],
-            e["interval_end"],
-            e["batch"],
-            e["seconds"],
-            "?" if e["rows"] is None else e["rows"],
-            e["audits_passed"],
-            e["audits_failed"],
-        )
+    """Every model batch SQLMesh evaluated as one table artifact (each batch is also a task run,
+    and its line is in the run's log)."""
     if evaluations:
         create_table_artifact(
             key="sqlmesh-evaluations", table=evaluations, description=f"SQLMesh model evaluations for {as_of}"
@@ -239,7 +334,10 @@ class _RunGiven:
 
 
 def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
-    """Flow hook for a failed or crashed run: one alert per flow and as-of date."""
+    """Flow hook for a failed or crashed run: one alert per flow and as-of date, with the error's
+    message, the run's own dates and a link to the run. A stale run has alerted already."""
+    if getattr(state, "name", None) == STALE:
+        return
     name = getattr(flow, "name", "flow")
     try:
         given = _RunGiven.of(flow_run)
@@ -248,9 +346,32 @@ def _alert_failed_run(flow: object, flow_run: object, state: object) -> None:
         return
     as_of = _alert_date(given.paths, given.end or given.as_of, flow_run)
     outcome = getattr(getattr(state, "type", None), "value", "FAILED").lower()
-    title = f"{name} for {given.period(as_of)} {outcome}: {getattr(state, 'message', '')}"
-    alert = Alert(as_of, "run_failed", name, title)
+    title = f"{name} for {given.period(as_of)} {outcome}: {failure_message(state)}"
+    lines = (f"flow run: {getattr(flow_run, 'name', '')}", *run_link(flow_run))
+    alert = Alert(as_of, "run_failed", name, title, lines)
     deliver([alert], configured_channel(given.paths), Ledger(notifications_dir(given.paths) / "ledger.jsonl"))
+
+
+# Prefect's preamble to the message of a run that raised ("... exception: KindError: text").
+_RAISED = re.compile(r"^(Flow|Task) run encountered an exception: ")
+MESSAGE_LIMIT = 500
+
+
+def failure_message(state: object) -> str:
+    """The error's own message, on one line: never a traceback, nor Prefect's preamble."""
+    message = _RAISED.sub("", str(getattr(state, "message", None) or "")).strip()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if lines and lines[0].startswith("Traceback"):  # a traceback's last line is its error
+        lines = lines[-1:]
+    text = " ".join(lines) or "no message"
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def run_link(flow_run: object) -> tuple[str, ...]:
+    """The run's page in the Prefect UI, where one is configured (`churnmesh serve` sets it)."""
+    ui = os.environ.get(UI_URL_ENV, "").rstrip("/")
+    run_id = getattr(flow_run, "id", None)
+    return (f"see the run: {ui}/runs/flow-run/{run_id}",) if ui and run_id else ()
 
 
 def _journal(flow: object, flow_run: object, state: object) -> None:
@@ -279,18 +400,19 @@ def _alert_date(paths: DataPaths, given: date | None, flow_run: object) -> date:
     return expected.date() if expected is not None else date.min
 
 
-@flow(name="daily-refresh", **JOURNALED, **ALERTED)
+@flow(name="daily-refresh", flow_run_name=run_name, **JOURNALED, **ALERTED)
 def daily_refresh(as_of: date | None = None, data_dir: str | None = None, project: str | None = None) -> dict | State:
     """Ingest new landing files, run SQLMesh up to `as_of` (default: the data watermark; a date past
     it is refused), stop on a blocking audit failure, send the day's alerts once, and publish the
-    daily HTML report and the run summary. Prod's plan is applied first on an empty warehouse."""
+    daily HTML report and the run summary. Prod's plan is applied first on an empty warehouse.
+    A run on stale data ends Failed, named Stale (the module's docstring)."""
     requested = parameters.optional_date(as_of, "as_of")
     paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
     if not paths.landing.is_dir():
         return _refused(FileNotFoundError(f"no landing folder at {paths.landing}: there is nothing to ingest"))
     # The file lock spans the whole run: the alert ledger and the summary are shared state too.
     with locking.writer_lock(paths, "daily-refresh flow"):
-        with concurrency(WAREHOUSE_LIMIT, occupy=1):
+        with warehouse_slot():
             ingestion = ingest_new_files(paths)
             crash_point("flow.after_ingest")
             try:
@@ -298,14 +420,17 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
             except watermark.AheadOfData as exc:
                 return _refused(exc)
             quality = check_data_quality(paths, as_of)
-            try:
-                refresh = run_warehouse(paths, as_of, project_root)
-            except WarehouseRefreshFailed as failure:
+            warehouse = run_warehouse(paths, as_of, project_root, return_state=True)
+            if warehouse.is_failed():
+                failure = warehouse.result(raise_on_failure=False)
+                if not isinstance(failure, WarehouseRefreshFailed):
+                    return warehouse  # an error of the task itself: the flow ends in its state
                 send_notifications(paths, _audit_alerts(as_of, failure))
-                raise
+                return Failed(message=str(failure), data=failure)
+            refresh = warehouse.result()
             published = publish_for_readers(paths)
             crash_point("flow.after_warehouse")
-            alerts = collect_alerts(paths, as_of)
+            alerts = [*collect_alerts(paths, as_of), *schedule_gap(as_of, current_flow_run_object())]
         delivery = send_notifications(paths, alerts)
         # One account of the run's deliveries: the file alerts went out first, before SQLMesh ran.
         delivery = {k: [*quality["delivery"][k], *sent] for k, sent in delivery.items()}
@@ -322,9 +447,21 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
             "delivery": delivery,
             # None while prod has no marts: there is nothing published to report on
             "html_report": write_daily_report(paths, as_of, run_name) if published else None,
+            "stale": stale_reasons(alerts),
         }
         run["report"] = publish_summary(paths, as_of, run)
+    if run["stale"]:
+        get_run_logger().warning("%s", stale_message(run))
+        return Failed(name=STALE, message=stale_message(run), data=StaleRun(run))
     return run
+
+
+def current_flow_run_object() -> object:
+    """The flow run being run (its schedule fields), or None outside one."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return context.flow_run if context else None
 
 
 def _nothing_new(ingestion: dict[str, object], refresh: dict[str, object]) -> bool:
@@ -332,7 +469,7 @@ def _nothing_new(ingestion: dict[str, object], refresh: dict[str, object]) -> bo
     return not (ingestion["files_loaded"] or refresh["planned_prod"] or refresh["evaluations"] or refresh["restated"])
 
 
-@flow(name="backfill", **JOURNALED, **ALERTED)
+@flow(name="backfill", flow_run_name=run_name, **JOURNALED, **ALERTED)
 def backfill_flow(
     start: date,
     end: date,
@@ -351,27 +488,27 @@ def backfill_flow(
         default_as_of(paths, end, "backfill end")
     except watermark.AheadOfData as exc:
         return _refused(exc)
-    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "backfill flow"):
-        result = backfill(paths, start, end, models, restate, project_root)
+    with warehouse_slot(), locking.writer_lock(paths, "backfill flow"):
+        result = backfill(paths, start, end, models, restate, project_root, ModelTaskRuns())
         publish_for_readers(paths)
     publish_evaluations(result.evaluations, end)
     get_run_logger().info("backfill %s to %s: %d model batches", start, end, len(result.evaluations))
     return asdict(result)
 
 
-@flow(name="review-change", **JOURNALED, on_failure=[_journal], on_crashed=[_journal])
+@flow(name="review-change", flow_run_name=run_name, **JOURNALED, on_failure=[_journal], on_crashed=[_journal])
 def review_change_flow(environment: str = "dev", data_dir: str | None = None, project: str | None = None) -> str:
     """Plan the project into an environment and compare its changed marts with prod (Markdown
     artifact). Promotion to prod is a separate, explicit plan."""
     environment = parameters.environment(environment, allow_prod=False, what="environment")
     paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
-    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "review-change flow"):
+    with warehouse_slot(), locking.writer_lock(paths, "review-change flow"):
         markdown = review_change(paths, environment, project_root)
     create_markdown_artifact(key="change-review", markdown=markdown, description=f"{environment} against prod")
     return markdown
 
 
-@flow(name="train-churn-model", **JOURNALED, **ALERTED)
+@flow(name="train-churn-model", flow_run_name=run_name, **JOURNALED, **ALERTED)
 def train_churn_model(as_of: date | None = None, data_dir: str | None = None) -> dict | State:
     """Train a churn model version on outcomes up to `as_of`; switching prod to it is a reviewed plan."""
     paths = parameters.data_dir(data_dir)
@@ -379,7 +516,7 @@ def train_churn_model(as_of: date | None = None, data_dir: str | None = None) ->
         as_of = default_as_of(paths, parameters.optional_date(as_of, "as_of"))
     except watermark.AheadOfData as exc:
         return _refused(exc)
-    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "train-churn-model flow"):
+    with warehouse_slot(), locking.writer_lock(paths, "train-churn-model flow"):
         trained = train_from_warehouse(paths, as_of)
     create_markdown_artifact(
         key="churn-model-card", markdown=(trained.folder / "card.md").read_text(), description=trained.version
@@ -387,7 +524,7 @@ def train_churn_model(as_of: date | None = None, data_dir: str | None = None) ->
     return {"version": trained.version, "card": str(trained.folder / "card.md")}
 
 
-@flow(name="run-audits", **JOURNALED, **ALERTED)
+@flow(name="run-audits", flow_run_name=run_name, **JOURNALED, **ALERTED)
 def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> bool | State:
     """Every audit against the prod tables; fails the run (and alerts) when one fails."""
     paths = parameters.data_dir(data_dir)
@@ -396,7 +533,7 @@ def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> b
     except watermark.AheadOfData as exc:
         return _refused(exc)
     # Audits only read, but through SQLMesh, which opens the warehouse and its state for writing.
-    with concurrency(WAREHOUSE_LIMIT, occupy=1), locking.writer_lock(paths, "run-audits flow"):
+    with warehouse_slot(), locking.writer_lock(paths, "run-audits flow"):
         passed = run_audits(paths, as_of)
     if not passed:
         raise RuntimeError(f"audits failed for {as_of}: see the SQLMesh output in the run's logs")

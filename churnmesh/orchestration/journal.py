@@ -4,8 +4,8 @@
 Prefect keeps its flow runs behind its API, in a database that belongs to whichever server ran
 them; `churnmesh status` answers from the data folder alone, without a server. The flows' state
 hooks write the journal: "RUNNING" when a run starts, then its final state (COMPLETED, FAILED,
-CRASHED, CANCELLED) with the state's message. A run whose last record is RUNNING ended without a
-final hook: it is still running, or its process was killed.
+CRASHED, CANCELLED, or STALE for a daily refresh on stale data) with the state's message. A run
+whose last record is RUNNING ended without a final hook: still running, or its process was killed.
 """
 
 from __future__ import annotations
@@ -50,11 +50,18 @@ def record(paths: DataPaths, flow: str, flow_run: Any, state: Any, period: str) 
         flow=flow,
         run_name=str(getattr(flow_run, "name", "") or ""),
         period=period,
-        state=str(getattr(getattr(state, "type", None), "value", RUNNING)),
+        state=_state_label(state),
         message=message[:MESSAGE_LIMIT],
         at=timestamp.isoformat(timespec="seconds") if isinstance(timestamp, datetime) else "",
     )
     jsonl.append(journal_path(paths), entry.__dict__)
+
+
+def _state_label(state: Any) -> str:
+    """The state's type, or its name where the name says more (a Failed state named Stale)."""
+    label = str(getattr(getattr(state, "type", None), "value", RUNNING))
+    name = str(getattr(state, "name", "") or "")
+    return name.upper() if name and name.upper() not in (label, RUNNING) and label == "FAILED" else label
 
 
 @dataclass(frozen=True)

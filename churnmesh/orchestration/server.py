@@ -27,6 +27,7 @@ HOST = "127.0.0.1"
 STARTUP_SECONDS = 180
 POLL_SECONDS = 0.2
 API_URL_ENV = "PREFECT_API_URL"
+UI_URL_ENV = "PREFECT_UI_URL"  # set where the server has a UI: the failure alerts link their run there
 SERVER, TEMPORARY_SERVER = "server", "temporary-server"
 # Prefect's own temporary server (SubprocessASGIServer in prefect/server/api/server.py): the API
 # without the UI, and only the services a short-lived server needs.
@@ -35,6 +36,10 @@ TEMPORARY_SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": 
 
 def api_url(port: int) -> str:
     return f"http://{HOST}:{port}/api"
+
+
+def ui_url(port: int) -> str:
+    return f"http://{HOST}:{port}"
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = STARTUP_SECONDS) -> None:
@@ -76,7 +81,8 @@ def start_server(paths: DataPaths, port: int) -> subprocess.Popen:
     """`prefect server start` on `port`: the UI and every service (schedules)."""
     prefect = Path(sys.executable).with_name("prefect")
     command = [str(prefect), "server", "start", "--host", HOST, "--port", str(port)]
-    return _start(paths, SERVER, port, command, os.environ.copy())
+    # The UI's own calls go to this address (not to whatever a shell may have configured).
+    return _start(paths, SERVER, port, command, os.environ | {"PREFECT_UI_API_URL": api_url(port)})
 
 
 def start_temporary_server(paths: DataPaths, port: int) -> subprocess.Popen:
@@ -127,11 +133,13 @@ def _send_pending_logs_and_events() -> None:
 
 
 def serve(paths: DataPaths, port: int) -> None:
-    """Start the server unless PREFECT_API_URL points at one, then serve the deployments."""
+    """Start the server unless PREFECT_API_URL points at one, then serve the deployments until
+    Ctrl-C: the runner stops, Prefect's pending logs and events reach the server, the server stops."""
     server = None
     if not os.environ.get(API_URL_ENV):
         server = start_server(paths, port)
         os.environ[API_URL_ENV] = api_url(port)
+        os.environ[UI_URL_ENV] = ui_url(port)
     try:
         # Imported only now: Prefect reads PREFECT_API_URL when it is first imported.
         from churnmesh.orchestration.deployments import serve_deployments
@@ -140,6 +148,9 @@ def serve(paths: DataPaths, port: int) -> None:
             f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}  (Ctrl-C stops everything)", flush=True
         )
         serve_deployments()
+    except KeyboardInterrupt:
+        print("stopping: the deployments, then the Prefect server", flush=True)
     finally:
+        _send_pending_logs_and_events()
         if server is not None:
             stop(server)

@@ -76,6 +76,7 @@ def run_summary_markdown(con: duckdb.DuckDBPyConnection, as_of: date, run: dict)
         "",
         f"- run: {run.get('run_name', 'run')}",
         f"- {run.get('watermark', 'data watermark unknown')}",
+        *(f"- **stale**: {reason}" for reason in run.get("stale") or []),
         *_report_link(run.get("html_report")),
         "",
         "## Ingestion",
