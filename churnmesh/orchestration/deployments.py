@@ -33,48 +33,27 @@ SERVER_PARAMETERS = ("data_dir", "project")
 
 
 def deployments(timezone: str) -> list[Any]:
-    def cron(expression: str) -> list[Cron]:
-        return [Cron(expression, timezone=timezone)]
+    def deployment(flow: Any, trigger: str, tag: str, description: str, cron: str | None = None) -> Any:
+        schedules = [Cron(cron, timezone=timezone)] if cron else None
+        made = flow.to_deployment(
+            f"{flow.name}-{trigger}", schedules=schedules, description=description, tags=["churnmesh", tag]
+        )
+        return for_operators(made)
 
     return [
-        for_operators(
-            daily_refresh.to_deployment(
-                "daily-refresh-nightly",
-                schedules=cron("30 2 * * *"),
-                description="Ingest, SQLMesh run, alerts and reports, daily at 02:30",
-                tags=["churnmesh", "warehouse"],
-            )
+        deployment(
+            daily_refresh, "nightly", "warehouse", "Ingest, SQLMesh run, alerts, reports, daily at 02:30", "30 2 * * *"
         ),
-        for_operators(
-            run_audits_flow.to_deployment(
-                "run-audits-nightly",
-                schedules=cron("30 3 * * *"),
-                description="Every audit against prod, daily at 03:30",
-                tags=["churnmesh", "audits"],
-            )
+        deployment(run_audits_flow, "nightly", "audits", "Every audit against prod, daily at 03:30", "30 3 * * *"),
+        deployment(
+            train_churn_model,
+            "weekly",
+            "model",
+            "A churn model version, Sundays at 04:00 (prod switches through a reviewed plan)",
+            "0 4 * * 0",
         ),
-        for_operators(
-            train_churn_model.to_deployment(
-                "train-churn-model-weekly",
-                schedules=cron("0 4 * * 0"),
-                description="A churn model version, Sundays at 04:00 (prod switches through a reviewed plan)",
-                tags=["churnmesh", "model"],
-            )
-        ),
-        for_operators(
-            backfill_flow.to_deployment(
-                "backfill-on-demand",
-                description="Backfill or restate dates through SQLMesh intervals",
-                tags=["churnmesh", "warehouse"],
-            )
-        ),
-        for_operators(
-            review_change_flow.to_deployment(
-                "review-change-on-demand",
-                description="Plan into an environment and diff its marts against prod",
-                tags=["churnmesh", "review"],
-            )
-        ),
+        deployment(backfill_flow, "on-demand", "warehouse", "Backfill or restate dates through SQLMesh intervals"),
+        deployment(review_change_flow, "on-demand", "review", "Plan into an environment, diff its marts with prod"),
     ]
 
 
