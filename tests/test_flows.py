@@ -202,6 +202,7 @@ def test_a_day_on_stale_data_publishes_and_ends_failed_named_stale(
     assert "run_failed" not in {kind for kind, _ in _kinds(receiver)}, "the freshness alert says it already"
     (last,) = [r.latest for r in journal.runs(scored.paths)][-1:]
     assert last.state == "STALE" and "device_sessions" in last.message
+    assert last.run_name.startswith(f"daily-refresh {SCORED_AS_OF} "), "named for the watermark it ran up to"
     found = status.describe(scored.paths)
     assert not found.healthy and any(
         line.startswith("last run: daily-refresh") and ", stale at " in line for line in found.lines

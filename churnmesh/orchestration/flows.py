@@ -133,12 +133,29 @@ def run_name() -> str:
     word of the name Prefect drew)."""
     given = current_flow_run.parameters or {}
     flow_name = current_flow_run.flow_name or "run"
-    tail = str(current_flow_run.name or "").rsplit("-", 1)[-1] or "run"
+    drawn = str(current_flow_run.name or "")
+    tail = (drawn.split()[-1] if " " in drawn else drawn.rsplit("-", 1)[-1]) or "run"
     if given.get("start") and given.get("end"):
         what = f"{given['start']}..{given['end']}"
     else:
         what = str(given.get("as_of") or given.get("environment") or "latest")
     return f"{flow_name} {what} {tail}"
+
+
+def name_for_day(as_of: date) -> None:
+    """A run given no date ("daily-refresh latest otter") takes the name of the day it runs
+    for, the data watermark, once that is known."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context else None
+    if flow_run is None or " latest " not in f" {flow_run.name} ":
+        return
+    named = flow_run.name.replace(" latest ", f" {as_of} ", 1)
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.id, name=named)
+    flow_run.name = named  # the context's run: the hooks, the journal and the summary see the name
 
 
 def default_as_of(paths: DataPaths, given: date | None, what: str = "as-of date") -> date:
@@ -410,27 +427,28 @@ def daily_refresh(as_of: date | None = None, data_dir: str | None = None, projec
     paths, project_root = parameters.data_dir(data_dir), parameters.project_dir(project)
     if not paths.landing.is_dir():
         return _refused(FileNotFoundError(f"no landing folder at {paths.landing}: there is nothing to ingest"))
-    # The file lock spans the whole run: the alert ledger and the summary are shared state too.
-    with locking.writer_lock(paths, "daily-refresh flow"):
-        with warehouse_slot():
-            ingestion = ingest_new_files(paths)
-            crash_point("flow.after_ingest")
-            try:
-                as_of = default_as_of(paths, requested)
-            except watermark.AheadOfData as exc:
-                return _refused(exc)
-            quality = check_data_quality(paths, as_of)
-            warehouse = run_warehouse(paths, as_of, project_root, return_state=True)
-            if warehouse.is_failed():
-                failure = warehouse.result(raise_on_failure=False)
-                if not isinstance(failure, WarehouseRefreshFailed):
-                    return warehouse  # an error of the task itself: the flow ends in its state
-                send_notifications(paths, _audit_alerts(as_of, failure))
-                return Failed(message=str(failure), data=failure)
-            refresh = warehouse.result()
-            published = publish_for_readers(paths)
-            crash_point("flow.after_warehouse")
-            alerts = [*collect_alerts(paths, as_of), *schedule_gap(as_of, current_flow_run_object())]
+    # The slot, then the file lock, as in every flow; both span the whole run: the alert ledger
+    # and the summary are shared state too.
+    with warehouse_slot(), locking.writer_lock(paths, "daily-refresh flow"):
+        ingestion = ingest_new_files(paths)
+        crash_point("flow.after_ingest")
+        try:
+            as_of = default_as_of(paths, requested)
+        except watermark.AheadOfData as exc:
+            return _refused(exc)
+        name_for_day(as_of)
+        quality = check_data_quality(paths, as_of)
+        warehouse = run_warehouse(paths, as_of, project_root, return_state=True)
+        if warehouse.is_failed():
+            failure = warehouse.result(raise_on_failure=False)
+            if not isinstance(failure, WarehouseRefreshFailed):  # an error of the task itself
+                return Failed(message=f"sqlmesh-run failed: {failure_message(warehouse)}", data=failure)
+            send_notifications(paths, _audit_alerts(as_of, failure))
+            return Failed(message=str(failure), data=failure)
+        refresh = warehouse.result()
+        published = publish_for_readers(paths)
+        crash_point("flow.after_warehouse")
+        alerts = [*collect_alerts(paths, as_of), *schedule_gap(as_of, current_flow_run_object())]
         delivery = send_notifications(paths, alerts)
         # One account of the run's deliveries: the file alerts went out first, before SQLMesh ran.
         delivery = {k: [*quality["delivery"][k], *sent] for k, sent in delivery.items()}
@@ -516,6 +534,7 @@ def train_churn_model(as_of: date | None = None, data_dir: str | None = None) ->
         as_of = default_as_of(paths, parameters.optional_date(as_of, "as_of"))
     except watermark.AheadOfData as exc:
         return _refused(exc)
+    name_for_day(as_of)
     with warehouse_slot(), locking.writer_lock(paths, "train-churn-model flow"):
         trained = train_from_warehouse(paths, as_of)
     create_markdown_artifact(
@@ -532,6 +551,7 @@ def run_audits_flow(as_of: date | None = None, data_dir: str | None = None) -> b
         as_of = default_as_of(paths, parameters.optional_date(as_of, "as_of"))
     except watermark.AheadOfData as exc:
         return _refused(exc)
+    name_for_day(as_of)
     # Audits only read, but through SQLMesh, which opens the warehouse and its state for writing.
     with warehouse_slot(), locking.writer_lock(paths, "run-audits flow"):
         passed = run_audits(paths, as_of)

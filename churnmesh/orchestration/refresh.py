@@ -32,6 +32,7 @@ from sqlglot import exp
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.notification_target import GenericNotificationTarget, NotificationEvent, NotificationStatus
 from sqlmesh.utils.date import to_date
+from sqlmesh.utils.errors import NodeAuditsErrors
 
 from churnmesh.faults import crash_point
 from churnmesh.orchestration.late_changes import restate_in
@@ -164,6 +165,7 @@ class EvaluationRecorder(NoopConsole):
         self._pending: dict[str, list[str]] = {}  # each model's batches not yet started, in order
         self._started: dict[str, list[str]] = {}
         self._total = 0
+        self._handling_before: BaseException | None = None
 
     def bind(self, context: t.Any) -> None:
         """Rows are counted through this context's engine."""
@@ -192,6 +194,7 @@ class EvaluationRecorder(NoopConsole):
         self._tell("batches_planned", [b for batches in self._pending.values() for b in batches], upstream)
 
     def start_snapshot_evaluation_progress(self, snapshot: t.Any, audit_only: bool = False) -> None:
+        self._handling_before = sys.exc_info()[1]
         model = model_label(snapshot)
         pending = self._pending.get(model)
         if pending:
@@ -213,8 +216,11 @@ class EvaluationRecorder(NoopConsole):
     ) -> None:
         first, last = _days(interval)
         model = model_label(snapshot)
-        # Called from a `finally`: a failed batch's exception is the one being handled.
+        # Called from a `finally`: a failed batch's exception is the one being handled (one the
+        # caller was already handling when the batch started is not the batch's).
         raised = sys.exc_info()[1]
+        if raised is self._handling_before:
+            raised = None
         failed_audits = _failed_audits(raised)
         evaluation: dict[str, object] = {
             "model": model,
@@ -285,8 +291,9 @@ class EvaluationRecorder(NoopConsole):
 
 def _failed_audits(raised: BaseException | None) -> list[str]:
     """The blocking audits that failed the batch (SQLMesh's NodeAuditsErrors), by name."""
-    errors = getattr(raised, "errors", None) or []
-    return [str(getattr(e, "audit_name", e)) for e in errors if getattr(e, "audit_name", None)]
+    if not isinstance(raised, NodeAuditsErrors):
+        return []
+    return [str(e.audit_name) for e in raised.errors]
 
 
 @contextmanager
