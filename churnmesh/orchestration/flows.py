@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -146,10 +147,8 @@ def name_for_day(as_of: date) -> None:
     """A run given no date ("daily-refresh latest otter") takes the name of the day it runs
     for, the data watermark, once that is known."""
     from prefect.client.orchestration import get_client
-    from prefect.context import FlowRunContext
 
-    context = FlowRunContext.get()
-    flow_run = context.flow_run if context else None
+    flow_run: Any = current_flow_run_object()
     if flow_run is None or " latest " not in f" {flow_run.name} ":
         return
     named = flow_run.name.replace(" latest ", f" {as_of} ", 1)
