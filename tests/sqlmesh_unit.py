@@ -8,6 +8,7 @@ body SQLMesh reads from YAML and runs it with SQLMesh's own runner on its test c
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,9 @@ from sqlmesh import Context
 from sqlmesh.core.test import ModelTestMetadata, run_tests
 
 from churnmesh.settings import data_paths
-from churnmesh.warehouse import sqlmesh_context
+from churnmesh.warehouse import CHURN_MODEL_ENV, sqlmesh_context
+
+DATA_DIR_ENV = "CHURNMESH_DATA_DIR"
 
 Rows = list[dict[str, Any]]
 
@@ -25,9 +28,18 @@ Rows = list[dict[str, Any]]
 @contextmanager
 def project_context(data_dir: Path) -> Iterator[Context]:
     """The project's SQLMesh context; unit tests run on SQLMesh's in-memory test connection,
-    so the data folder stays empty."""
-    with sqlmesh_context(data_paths(data_dir), churn_model="none") as context:
-        yield context
+    so the data folder stays empty. The settings the context puts in the environment are put
+    back, so that the test files run after these in one process see what they would alone."""
+    saved = {name: os.environ.get(name) for name in (DATA_DIR_ENV, CHURN_MODEL_ENV)}
+    try:
+        with sqlmesh_context(data_paths(data_dir), churn_model="none") as context:
+            yield context
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_model_test(
