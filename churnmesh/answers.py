@@ -20,7 +20,7 @@ import duckdb
 
 from churnmesh import definitions, parameters, query
 from churnmesh.publication import ABOUT, KPI_HISTORY, MODEL_CARD
-from churnmesh.query import json_ready
+from churnmesh.query import json_ready, quoted, quoted_name
 from churnmesh.settings import business_definitions
 
 MAX_ROWS = 500
@@ -65,13 +65,15 @@ CHURN_ORDERS = {
 RISK_LEVELS = ("high", "medium", "low")
 MONTHS_ONLY = "WHERE period_type = 'month'"
 NOT_SCORED = "no churn model is live: the marts hold no churn probability (train one: churnmesh train)"
+# Churned on the as-of date and within `days` days ending on it (definitions.py); `days` is SQL.
+CHURNED_WITHIN = "(c.lifecycle_stage = 'churned' AND c.churned_date > c.as_of_date - {days})"
 
 Connection = duckdb.DuckDBPyConnection
 
 
 def churned_within(days: int) -> str:
-    """SQL: churned on the as-of date and churned in the `days` days ending on it (definitions.py)."""
-    return f"(c.lifecycle_stage = 'churned' AND c.churned_date > c.as_of_date - {int(days)})"
+    """CHURNED_WITHIN over a fixed window of the KPIs below (a user's window is bound instead)."""
+    return CHURNED_WITHIN.format(days=int(days))
 
 
 @dataclass(frozen=True)
@@ -219,10 +221,10 @@ def get_kpi(con: Connection, name: str, period: str | None = None, segment: str 
             return _month_end_kpi(con, kpi, period, group, where, params)
         monthly = ", ".join(k.name for k in KPIS if k.monthly or k.month_end)
         raise ValueError(f"{kpi.name} is a snapshot as of the as-of date, not by month; by month: {monthly}")
-    select = f'CAST(c."{group}" AS VARCHAR) AS "{group}", ' if group else ""
+    select = f"CAST(c.{quoted(group)} AS VARCHAR) AS {quoted(group)}, " if group else ""
     value = _rounded(kpi)
     sql = f"SELECT {select}{value} AS value, count(*) AS customers FROM {CUSTOMERS} {where}"
-    sql += f' GROUP BY 1 ORDER BY value DESC NULLS LAST, "{group}"' if group else ""
+    sql += f" GROUP BY 1 ORDER BY value DESC NULLS LAST, {quoted(group)}" if group else ""
     rows = _records(con.execute(sql, params))
     return _answer(con, "marts.mart_customer_360", rows, len(rows), kpi=kpi.name, unit=kpi.unit)
 
@@ -242,8 +244,8 @@ def _monthly_kpi(
         params = [*params, parameters.month(period, "period")]
     filters = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     keys = ["m.month_start AS month", "bool_or(m.is_partial_month) AS is_partial_month"]
-    keys += [f'CAST(c."{group}" AS VARCHAR) AS "{group}"'] if group else []
-    order = f'month DESC, "{group}"' if group else "month DESC"
+    keys += [f"CAST(c.{quoted(group)} AS VARCHAR) AS {quoted(group)}"] if group else []
+    order = f"month DESC, {quoted(group)}" if group else "month DESC"
     sql = f"SELECT {', '.join(keys)}, {_rounded(kpi)} AS value FROM {MONTHLY} {filters} GROUP BY ALL ORDER BY {order}"
     rows = _records(con.execute(sql, params))
     if not rows:
@@ -260,11 +262,11 @@ def _month_end_kpi(
     if period != "monthly":
         sql += " AND month_start = ?"
         bound.append(parameters.month(period, "period"))
-    keys = f'month, is_partial_month, segment AS "{group}"' if group else "month, is_partial_month"
-    order = f'month DESC, "{group}"' if group else "month DESC"
-    rows = _records(con.execute(f"SELECT {keys}, {kpi.name} AS value FROM ({sql}) ORDER BY {order}", bound))
+    keys = f"month, is_partial_month, segment AS {quoted(group)}" if group else "month, is_partial_month"
+    order = f"month DESC, {quoted(group)}" if group else "month DESC"
+    rows = _records(con.execute(f"SELECT {keys}, {quoted(kpi.name)} AS value FROM ({sql}) ORDER BY {order}", bound))
     if not rows:
-        span = _span(con, "month_start", ACTIVITY, "months with activity", f"WHERE month_start >= '{history_start()}'")
+        span = _span(con, "month_start", ACTIVITY, "months with activity", "WHERE month_start >= ?", [history_start()])
         raise ValueError(f"no {kpi.name} for {period}: {span}")
     return _answer(con, f"{ACTIVITY}, marts.mart_customer_360", rows[:MAX_ROWS], len(rows), kpi=kpi.name, unit=kpi.unit)
 
@@ -273,7 +275,7 @@ def month_end_kpis(con: Connection) -> dict[str, Any]:
     """Every KPI with a month-end reading, one row per month (oldest first), in one pass."""
     kpis = tuple(k for k in KPIS if k.month_end is not None)
     sql, bound = _month_end_query(kpis, None, "", [])
-    columns = ", ".join(k.name for k in kpis)
+    columns = ", ".join(quoted(k.name) for k in kpis)
     rows = _records(con.execute(f"SELECT month, is_partial_month, {columns} FROM ({sql}) ORDER BY month", bound))
     return _answer(con, f"{ACTIVITY}, marts.mart_customer_360", rows[-MAX_ROWS:], len(rows))
 
@@ -281,8 +283,8 @@ def month_end_kpis(con: Connection) -> dict[str, Any]:
 def _month_end_query(
     kpis: Sequence[Kpi], group: str | None, where: str, params: list[object]
 ) -> tuple[str, list[object]]:
-    segment = f'CAST(c."{group}" AS VARCHAR)' if group else "'all'"
-    values = ", ".join(f"round({k.month_end}, {DECIMALS[k.unit]}) AS {k.name}" for k in kpis)
+    segment = f"CAST(c.{quoted(group)} AS VARCHAR)" if group else "'all'"
+    values = ", ".join(f"round({k.month_end}, {DECIMALS[k.unit]}) AS {quoted(k.name)}" for k in kpis)
     # The segment filter appears in both CTEs. Months before the history the warehouse builds
     # (project.yaml history_start) would count customers without their orders.
     return MONTH_END_SQL.format(segment=segment, where=where, values=values), [*params, *params, history_start()]
@@ -292,9 +294,12 @@ def history_start() -> date:
     return date.fromisoformat(str(business_definitions()["history_start"]))
 
 
-def _span(con: Connection, column: str, table: str, what: str, where: str = "") -> str:
-    """'<what> run from YYYY-MM to YYYY-MM' over a date column of a published table."""
-    first, last = con.execute(f"SELECT min({column}), max({column}) FROM {table} {where}").fetchone()
+def _span(con: Connection, column: str, table: str, what: str, where: str = "", params: Sequence[object] = ()) -> str:
+    """'<what> run from YYYY-MM to YYYY-MM' over a date column of a published table; `where` is
+    this module's own text, its values in `params`."""
+    first, last = con.execute(
+        f"SELECT min({quoted(column)}), max({quoted(column)}) FROM {quoted_name(table)} {where}", list(params)
+    ).fetchone()
     return f"{what} run from {json_ready(first)[:7]} to {json_ready(last)[:7]}" if first else f"no {what} yet"
 
 
@@ -306,11 +311,11 @@ def _segment(con: Connection, segment: str | None) -> tuple[str | None, str, lis
     if "=" not in segment:
         return parameters.segment_dimension(segment, "segment"), "", []
     dimension, value = parameters.segment_filter(segment, "segment")
-    known = _column(con, f'SELECT DISTINCT CAST("{dimension}" AS VARCHAR) FROM {CUSTOMER_360} ORDER BY 1')
+    known = _column(con, f"SELECT DISTINCT CAST({quoted(dimension)} AS VARCHAR) FROM {CUSTOMER_360} ORDER BY 1")
     if value not in known:
         listed = ", ".join(str(v) for v in known if v is not None)
         raise ValueError(f"segment: no customers with {dimension} = {parameters.shown(value)}; values: {listed}")
-    return None, f'WHERE CAST(c."{dimension}" AS VARCHAR) = ?', [value]
+    return None, f"WHERE CAST(c.{quoted(dimension)} AS VARCHAR) = ?", [value]
 
 
 def top_root_causes(
@@ -370,13 +375,14 @@ def churned_customers(
     order = CHURN_ORDERS[parameters.one_of(CHURN_ORDERS, "order_by")(order_by)]
     rows_wanted = parameters.whole_number(limit, 1, MAX_ROWS, "limit")
     where, params = _segment_filter_only(con, segment)
-    filters = f"WHERE {churned_within(days)}" + (f" AND {where.removeprefix('WHERE ')}" if where else "")
+    window = CHURNED_WITHIN.format(days="CAST(? AS INTEGER)")
+    filters = f"WHERE {window}" + (f" AND {where.removeprefix('WHERE ')}" if where else "")
     result = con.execute(
         "SELECT c.customer_id, c.churned_date, c.rfm_segment, c.value_tier, c.plan_tier, c.loyalty_tier, c.region, "
         "v.historical_clv_usd AS historical_ltv_usd, c.predicted_clv_usd, c.lost_clv_usd, c.primary_risk_reason, "
         f"count(*) OVER () AS matching, sum(c.lost_clv_usd) OVER () AS total_lost FROM {CUSTOMERS} {filters} "
-        f"ORDER BY {order}, c.customer_id LIMIT {rows_wanted}",
-        params,
+        f"ORDER BY {order}, c.customer_id LIMIT ?",
+        [days, *params, rows_wanted],
     )
     rows = _records(result)
     matching = rows[0].pop("matching") if rows else 0
@@ -415,8 +421,8 @@ def top_at_risk(con: Connection, n: int = 20, segment: str | None = None, level:
         "SELECT c.customer_id, c.churn_probability, c.churn_risk_level, c.churn_reasons, c.predicted_clv_usd, "
         "c.revenue_at_risk_usd, c.lifecycle_stage, c.rfm_segment, c.value_tier, c.plan_tier, c.model_version, "
         f"count(*) OVER () AS matching FROM {CUSTOMERS} WHERE {' AND '.join(clauses)} "
-        f"ORDER BY c.revenue_at_risk_usd DESC NULLS LAST, c.customer_id LIMIT {limit}",
-        params,
+        "ORDER BY c.revenue_at_risk_usd DESC NULLS LAST, c.customer_id LIMIT ?",
+        [*params, limit],
     )
     rows = _records(result)
     matching = rows[0]["matching"] if rows else 0

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 import duckdb
 
 from churnmesh.contracts import SOURCES, Source
+from churnmesh.query import quoted
 from churnmesh.settings import business_definitions
 
 # Volume: a source's rows loaded on a day alert when more than VOLUME_SIGMAS standard deviations
@@ -154,7 +155,7 @@ def _profile(con: duckdb.DuckDBPyConnection, source: Source, files: list[str]) -
     numeric = set(numeric_columns(source))
     parts = []
     for name in source.column_names:
-        column = f'"{name}"'
+        column = quoted(name)
         stats = (
             f"quantile_cont({column}, 0.5) AS median, quantile_cont({column}, 0.95) AS p95, "
             f"CAST(avg({column}) AS DOUBLE) AS mean"
@@ -162,7 +163,7 @@ def _profile(con: duckdb.DuckDBPyConnection, source: Source, files: list[str]) -
             else "CAST(NULL AS DOUBLE) AS median, CAST(NULL AS DOUBLE) AS p95, CAST(NULL AS DOUBLE) AS mean"
         )
         parts.append(
-            f"SELECT r._source_file, '{name}' AS column_name, count(*) AS rows, "
+            "SELECT r._source_file, ? AS column_name, count(*) AS rows, "
             f"avg(CASE WHEN {column} IS NULL THEN 1.0 ELSE 0.0 END) AS null_share, "
             f"count(DISTINCT {column}) AS distinct_count, {stats} FROM picked AS r GROUP BY r._source_file"
         )
@@ -170,12 +171,12 @@ def _profile(con: duckdb.DuckDBPyConnection, source: Source, files: list[str]) -
         f"""
         INSERT INTO raw.field_profiles
         WITH picked AS (
-            SELECT * FROM raw.{source.name} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))
+            SELECT * FROM {quoted("raw", source.name)} WHERE _source_file IN (SELECT unnest(?::VARCHAR[]))
         ), profiles AS ({" UNION ALL ".join(parts)})
         SELECT m.file_path, m.checksum, m.source, m.file_date, p.* EXCLUDE (_source_file)
         FROM profiles AS p JOIN raw.ingest_manifest AS m ON m.file_path = p._source_file
         """,
-        [files],
+        [files, *source.column_names],  # the files, then each part's column name
     )
 
 
@@ -184,7 +185,7 @@ def field_health(con: duckdb.DuckDBPyConnection, first: date, last: date) -> lis
     if not _has_profiles(con):
         return []
     rows = con.execute(
-        f"""
+        """
         SELECT f.source, f.file_path, f.file_date, f.column_name, f.rows,
                f.null_share, f.distinct_count, f.median, f.p95, f.mean,
                count(h.file_path), min(h.null_share), max(h.null_share), min(h.distinct_count), max(h.distinct_count),
@@ -192,13 +193,13 @@ def field_health(con: duckdb.DuckDBPyConnection, first: date, last: date) -> lis
         FROM raw.field_profiles AS f
         JOIN raw.field_profiles AS h
           ON h.source = f.source AND h.column_name = f.column_name
-         AND h.file_date >= f.file_date - INTERVAL {FIELD_HEALTH_HISTORY_DAYS} DAY AND h.file_date < f.file_date
+         AND h.file_date >= f.file_date - INTERVAL (?) DAY AND h.file_date < f.file_date
         WHERE f.file_date BETWEEN ? AND ? AND f.rows >= ?
         GROUP BY ALL
         HAVING count(h.file_path) >= ?
         ORDER BY f.file_date, f.source, f.file_path, f.column_name
         """,
-        [first, last, FIELD_HEALTH_MIN_ROWS, FIELD_HEALTH_MIN_HISTORY],
+        [FIELD_HEALTH_HISTORY_DAYS, first, last, FIELD_HEALTH_MIN_ROWS, FIELD_HEALTH_MIN_HISTORY],
     ).fetchall()
     return [finding for row in rows for finding in _findings(row)]
 

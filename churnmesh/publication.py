@@ -24,7 +24,7 @@ import duckdb
 from churnmesh import data_quality, watermark
 from churnmesh.contracts import pii_kept_out_of_marts
 from churnmesh.faults import crash_point
-from churnmesh.query import scored_model_version
+from churnmesh.query import quoted, scored_model_version
 from churnmesh.scoring import artifacts
 from churnmesh.settings import DataPaths
 
@@ -90,7 +90,7 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
         con.execute(f"USE {WAREHOUSE_ALIAS}")
         as_of, mark = watermark.prod_as_of(con), watermark.read(con)
         quality = data_quality.quality_state(con, watermark.as_date(as_of))
-        con.execute(f'USE "{own_catalog}"')
+        con.execute(f"USE {quoted(own_catalog)}")
         counts = {table: _copy(con, table) for table in tables}
         model = scored_model_version(con) if "marts.mart_churn_risk" in counts else None
         _write_about(con, as_of, mark, model, counts, quality)
@@ -103,15 +103,16 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
         con.close()
 
 
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _literal(value: str | Path) -> str:
+    """Text as an SQL string, for ATTACH and COMMENT ON: DuckDB binds no parameter in either."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    schemas = ", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)
     rows = con.execute(
         "SELECT schema_name || '.' || view_name FROM duckdb_views() "
-        f"WHERE database_name = '{WAREHOUSE_ALIAS}' AND schema_name IN ({schemas}) ORDER BY 1"
+        "WHERE database_name = ? AND list_contains(?, schema_name) ORDER BY 1",
+        [WAREHOUSE_ALIAS, list(PUBLISHED_SCHEMAS)],
     ).fetchall()
     return [name for (name,) in rows]
 
@@ -127,22 +128,19 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str) -> int:
     personal = sorted({c for c, _ in columns if c.lower() in pii_kept_out_of_marts()})
     if personal:
         raise ValueError(f"{table} carries personal data ({', '.join(personal)}): not published")
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.execute(f"CREATE TABLE {table} AS SELECT * FROM {WAREHOUSE_ALIAS}.{table}")
+    target = quoted(schema, name)  # names from the warehouse's catalog, quoted
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
+    con.execute(f"CREATE TABLE {target} AS SELECT * FROM {quoted(WAREHOUSE_ALIAS, schema, name)}")
     (description,) = con.execute(
         "SELECT comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ? AND view_name = ?",
         [WAREHOUSE_ALIAS, schema, name],
     ).fetchone()
     if description:
-        con.execute(f"COMMENT ON TABLE {table} IS {_text(description)}")
+        con.execute(f"COMMENT ON TABLE {target} IS {_literal(description)}")
     for column, comment in columns:
         if comment:
-            con.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_text(comment)}')
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+            con.execute(f"COMMENT ON COLUMN {quoted(schema, name, column)} IS {_literal(comment)}")
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
 def _write_about(

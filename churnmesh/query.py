@@ -4,10 +4,8 @@
 --by value_tier` aggregates customers, revenue at risk, value lost to churn and mean churn
 probability per segment. Revenue at risk is the mart's own column (0 for churned customers, see
 macros/risk.py), so the segments add up to the figure of every other mart and summary.
-The environment and the group-by column are validated names. A customer id and a date reach the
-SQL as literals written by `literal`, which takes nothing but a date or a checked customer id:
-DuckDB's Python client imports numpy and pandas (0.8 s) for any bound parameter, and a lookup
-from the shell answers in a fraction of that.
+The environment and the group-by column are validated names, written into the SQL quoted
+(`quoted`); every value (customer id, date, schema name looked up) is a bound parameter (`bind`).
 The warehouse is opened read-only, under the shared side of the writer lock (see locking.py);
 while a refresh holds it, the command retries briefly, then says the warehouse is busy.
 """
@@ -17,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
@@ -33,6 +33,9 @@ MART = "mart_customer_360"
 WAIT_ENV = "CHURNMESH_QUERY_WAIT_SECONDS"
 DEFAULT_WAIT_SECONDS = 3
 BUSY_MESSAGE = "warehouse is busy (a refresh is running); retry in a moment"
+# Matches every as-of date when $as_of is NULL (no --as-of), only that date otherwise.
+AS_OF_MATCHES = "(CAST($as_of AS DATE) IS NULL OR as_of_date = CAST($as_of AS DATE))"
+Params = Sequence[object] | Mapping[str, object]
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -83,22 +86,60 @@ def read_only(paths: DataPaths, wait_seconds: float | None = None) -> Iterator[d
         raise WarehouseBusy(BUSY_MESSAGE) from None
 
 
+def quoted(*parts: str) -> str:
+    """A name as SQL: each part double-quoted, a quote inside doubled ("marts"."mart_clv")."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+
+
+def quoted_name(dotted: str) -> str:
+    """`schema.table` as SQL, quoted part by part."""
+    return quoted(*dotted.split("."))
+
+
+class _PandasProbeGuard:
+    """To bind any value but None, DuckDB's client first checks whether it is pandas.NaT, importing
+    pandas (and numpy: 0.3 to 0.8 s) to do so; a lookup from the shell answers in a fraction of that.
+    While a thread binds through `bind`, that import fails in that thread only, which DuckDB takes
+    as "pandas is not installed": a pandas value cannot be among the parameters then anyway. A
+    process that has imported pandas already is not affected (the import is found loaded)."""
+
+    def __init__(self) -> None:
+        self.binding = threading.local()
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if getattr(self.binding, "active", False) and name.partition(".")[0] in ("pandas", "numpy"):
+            raise ModuleNotFoundError(f"{name} is not imported to bind a parameter", name=name)
+
+
+_GUARD = _PandasProbeGuard()
+
+
+def bind(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
+    """`con.execute(sql, params)`: values reach DuckDB as bound parameters, without the pandas import."""
+    if _GUARD not in sys.meta_path:  # installed once, by the first bind; inert outside one
+        sys.meta_path.insert(0, _GUARD)
+    _GUARD.binding.active = True
+    try:
+        return con.execute(sql, params)
+    finally:
+        _GUARD.binding.active = False
+
+
 def mart_table(con: duckdb.DuckDBPyConnection, environment: str) -> str:
     """The quoted name of the mart in `environment` (SQLMesh puts dev views in schema marts__dev)."""
     schema = "marts" if environment == "prod" else f"marts__{environment}"
-    # MART is this module's constant, not input.
-    found = con.execute(
-        f"SELECT schema_name FROM duckdb_tables() WHERE table_name = '{MART}' "
-        f"UNION SELECT schema_name FROM duckdb_views() WHERE view_name = '{MART}'"
-    ).fetchall()
-    schemas = {row[0] for row in found}
-    if schema not in schemas:
+    (found,) = bind(
+        con,
+        "SELECT count(*) FROM (SELECT schema_name, table_name AS name FROM duckdb_tables() "
+        "UNION ALL SELECT schema_name, view_name FROM duckdb_views()) WHERE schema_name = ? AND name = ?",
+        [schema, MART],
+    ).fetchone()
+    if not found:
         where = (
             "the warehouse is not built yet" if environment == "prod" else f"environment {environment} is not planned"
         )
         raise ValueError(f"no {schema}.{MART}: {where}")
-    # Both parts are validated names (ENVIRONMENT_PATTERN) that the catalog just confirmed.
-    return f'"{schema}"."{MART}"'
+    return quoted(schema, MART)  # a validated name (ENVIRONMENT_PATTERN) the catalog just confirmed
 
 
 def scored_model_version(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -115,23 +156,15 @@ def scored_model_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def literal(value: date | str) -> str:
-    """A date, or a customer id that passes parameters.customer_id (a letter and digits), as SQL."""
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return f"'{parameters.customer_id(value)}'"
-
-
-def _as_of_filter(as_of: date | None) -> str:
-    return f"WHERE as_of_date = {literal(as_of)}" if as_of else ""
-
-
 def customer_row(
     con: duckdb.DuckDBPyConnection, table: str, customer: str, as_of: date | None
 ) -> tuple[list[str], list[tuple]]:
-    where = _as_of_filter(as_of)
-    match = f"customer_id = {literal(customer)}"
-    result = con.execute(f"SELECT * FROM {table} {f'{where} AND {match}' if where else f'WHERE {match}'}")
+    """`table` is mart_table's quoted name; the customer id and the date are bound."""
+    result = bind(
+        con,
+        f"SELECT * FROM {table} WHERE {AS_OF_MATCHES} AND customer_id = $customer",
+        {"as_of": as_of, "customer": parameters.customer_id(customer)},
+    )
     columns = [d[0] for d in result.description]
     rows = result.fetchall()
     if not rows:
@@ -142,20 +175,21 @@ def customer_row(
 def segment_rows(
     con: duckdb.DuckDBPyConnection, table: str, dimension: str, as_of: date | None
 ) -> tuple[list[str], list[tuple]]:
-    column = parameters.segment_dimension(dimension)  # checked again: it is written into the SQL
-    where = _as_of_filter(as_of)
-    result = con.execute(
+    column = quoted(parameters.segment_dimension(dimension))  # a name: checked, then quoted
+    result = bind(
+        con,
         f"""
-        SELECT coalesce(CAST("{column}" AS VARCHAR), 'unscored') AS "{column}",
+        SELECT coalesce(CAST({column} AS VARCHAR), 'unscored') AS {column},
                count(*) AS customers,
                round(coalesce(sum(CAST(revenue_at_risk_usd AS DECIMAL(18, 2))), 0), 2) AS revenue_at_risk_usd,
                round(coalesce(sum(CAST(lost_clv_usd AS DECIMAL(18, 2))), 0), 2) AS lost_clv_usd,
                -- the churned are scored 1 by definition: they are lost, not a probability to act on
                round(avg(churn_probability) FILTER (WHERE lifecycle_stage <> 'churned'), 4)
                  AS mean_churn_probability
-        FROM {table} {where}
+        FROM {table} WHERE {AS_OF_MATCHES}
         GROUP BY 1 ORDER BY revenue_at_risk_usd DESC, 1
-        """
+        """,
+        {"as_of": as_of},
     )
     columns = [d[0] for d in result.description]
     rows = result.fetchall()

@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 
 from churnmesh.contracts import SOURCES
+from churnmesh.query import quoted
 from churnmesh.revenue_at_risk import risk_totals, totals_lines
 
 SOURCE_SUMMARY = """
@@ -28,10 +29,13 @@ def source_summary(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 
 def top_reject_reasons(con: duckdb.DuckDBPyConnection, limit: int = 5) -> list[tuple[str, str, int]]:
-    union = " UNION ALL ".join(f"SELECT '{s.name}' AS source, _reject_reason FROM quarantine.{s.name}" for s in SOURCES)
+    # Each source's name is bound (the `?` of its part), its table quoted.
+    union = " UNION ALL ".join(
+        f"SELECT ? AS source, _reject_reason FROM {quoted('quarantine', s.name)}" for s in SOURCES
+    )
     return con.execute(
         f"SELECT source, _reject_reason, count(*) AS n FROM ({union}) GROUP BY ALL ORDER BY n DESC, 1, 2 LIMIT ?",
-        [limit],
+        [*(s.name for s in SOURCES), limit],
     ).fetchall()
 
 

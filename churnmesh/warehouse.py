@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from churnmesh import publication, state_guard
+from churnmesh.query import quoted_name
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 
 os.environ.setdefault("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "1")
@@ -192,7 +193,7 @@ def finish_interrupted_plan(context: Context, environment: str, at: datetime) ->
 def count_rows(paths: DataPaths, tables: tuple[str, ...]) -> dict[str, int]:
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
-        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        return {t: con.execute(f"SELECT count(*) FROM {quoted_name(t)}").fetchone()[0] for t in tables}
     finally:
         con.close()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from churnmesh.ingestion.reader import (
 )
 from churnmesh.ingestion.tables import DUCKDB_TYPES, ensure_tables, quarantine_table, raw_table
 from churnmesh.ingestion.validate import ContractValidator
+from churnmesh.query import quoted
 
 log = logging.getLogger("churnmesh.ingest")
 LANDING_SUFFIXES = {".csv", ".parquet"}
@@ -347,13 +348,13 @@ class BatchLoader:
         return FileOutcome(file.rel, file.source.name, "rejected", rows, 0, rows, 0, reason)
 
     def _create_staging(self, source: Source) -> None:
-        typed = [f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in source.columns]
-        text = [f'"_t_{name}" VARCHAR' for name in source.column_names]
+        typed = [f"{quoted(c.name)} {DUCKDB_TYPES[c.kind]}" for c in source.columns]
+        text = [f"{quoted(f'_t_{name}')} VARCHAR" for name in source.column_names]
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _incoming ({', '.join([*typed, *text])}, "
             "_row_number BIGINT, _source_file VARCHAR, _row_hash VARCHAR)"
         )
-        plain = [f'"{name}" VARCHAR' for name in source.column_names]
+        plain = [f"{quoted(name)} VARCHAR" for name in source.column_names]
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _rejects ({', '.join(plain)}, _source_file VARCHAR, "
             "_row_number BIGINT, _raw_line VARCHAR, _reject_reason VARCHAR)"
@@ -379,8 +380,7 @@ class BatchLoader:
             staged[f"_t_{name}"] = rows.loc[checked.valid.index, name]
         staged["_row_number"] = checked.valid["_row_number"]
         staged["_source_file"] = checked.valid["_source_file"]
-        text_list = ", ".join(f'"_t_{n}"' for n in names)
-        self._insert("_incoming", staged, f", md5(to_json(list_value({text_list})))")
+        self._insert("_incoming", staged, hashed=[f"_t_{n}" for n in names])
 
     def _stage_malformed(self, file: LandingFile, malformed: list[MalformedRecord]) -> None:
         if not malformed:
@@ -399,10 +399,12 @@ class BatchLoader:
             ),
         )
 
-    def _insert(self, table: str, frame: pd.DataFrame, extra: str = "") -> None:
+    def _insert(self, table: str, frame: pd.DataFrame, hashed: Sequence[str] = ()) -> None:
+        """Append `frame` to a staging table, with the hash of its `hashed` columns when given."""
+        row_hash = f", md5(to_json(list_value({', '.join(quoted(n) for n in hashed)})))" if hashed else ""
         self.con.register("_frame", frame)
         try:
-            self.con.execute(f"INSERT INTO {table} SELECT *{extra} FROM _frame")
+            self.con.execute(f"INSERT INTO {quoted(table)} SELECT *{row_hash} FROM _frame")
         finally:
             self.con.unregister("_frame")
 
@@ -415,9 +417,11 @@ class BatchLoader:
         """Move staged rows to raw and quarantine, then account for every file."""
         if not files:
             return
-        key_join = " AND ".join(f'f."{k}" = c."{k}"' for k in source.key) + " AND f._source_file = c._source_file"
-        key_cols = ", ".join(f'"{k}"' for k in source.key)
-        same_key = " AND ".join(f'r."{k}" = k."{k}"' for k in source.key)  # keys are required values
+        key_join = (
+            " AND ".join(f"f.{quoted(k)} = c.{quoted(k)}" for k in source.key) + " AND f._source_file = c._source_file"
+        )
+        key_cols = ", ".join(quoted(k) for k in source.key)
+        same_key = " AND ".join(f"r.{quoted(k)} = k.{quoted(k)}" for k in source.key)  # keys are required values
         # First copy of each distinct row, in landing order, that raw does not hold yet. A row equal
         # to a loaded one has its key, so only the loaded rows of this batch's keys are compared:
         # comparing with every row hash in raw made each batch slower as the history grew. (The
@@ -434,16 +438,20 @@ class BatchLoader:
             CREATE OR REPLACE TEMP TABLE _conflicts AS
             SELECT _source_file, {key_cols}, count(*) AS versions FROM _fresh GROUP BY ALL HAVING count(*) > 1""")
         names = source.column_names
-        key_label = " || ', ' || ".join(f"""'{k}=' || f."_t_{k}\"""" for k in source.key)
-        self.con.execute(f"""
+        # "key=value, ...": each key's "key=" is bound, its value read from the row
+        key_label = " || ', ' || ".join(f"? || f.{quoted(f'_t_{k}')}" for k in source.key)
+        self.con.execute(
+            f"""
             INSERT INTO _rejects
-            SELECT {", ".join(f'f."_t_{n}"' for n in names)}, f._source_file, f._row_number, NULL,
+            SELECT {", ".join(f"f.{quoted(f'_t_{n}')}" for n in names)}, f._source_file, f._row_number, NULL,
                    'key conflict: ' || c.versions || ' different rows in this file have ' || {key_label}
-            FROM _fresh f JOIN _conflicts c ON {key_join}""")
+            FROM _fresh f JOIN _conflicts c ON {key_join}""",
+            [f"{k}=" for k in source.key],
+        )
         self.con.execute(
             f"""
             INSERT INTO {raw_table(source)}
-            SELECT {", ".join(f'f."{n}"' for n in names)}, f._source_file, f._row_number, f._row_hash, ?
+            SELECT {", ".join(f"f.{quoted(n)}" for n in names)}, f._source_file, f._row_number, f._row_hash, ?
             FROM _fresh f ANTI JOIN _conflicts c ON {key_join}""",
             [self.ingested_at],
         )

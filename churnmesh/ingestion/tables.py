@@ -7,6 +7,7 @@ import duckdb
 
 from churnmesh.contracts import SOURCES, Source
 from churnmesh.data_quality import ensure_profiles_table
+from churnmesh.query import quoted
 
 DUCKDB_TYPES = {
     "str": "VARCHAR",
@@ -59,15 +60,17 @@ MANIFEST_MIGRATIONS = ("ALTER TABLE raw.ingest_manifest ADD COLUMN IF NOT EXISTS
 
 
 def raw_table(source: Source) -> str:
+    """raw.<source>: a contract's source name (vocabulary.SOURCE_NAMES, lower-case words)."""
     return f"raw.{source.name}"
 
 
 def quarantine_table(source: Source) -> str:
+    """quarantine.<source>, as raw_table."""
     return f"quarantine.{source.name}"
 
 
 def raw_columns_ddl(source: Source) -> list[str]:
-    return [f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in source.columns]
+    return [f"{quoted(c.name)} {DUCKDB_TYPES[c.kind]}" for c in source.columns]
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -79,7 +82,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for source in SOURCES:
         columns = ", ".join([*raw_columns_ddl(source), *RAW_LINEAGE])
         con.execute(f"CREATE TABLE IF NOT EXISTS {raw_table(source)} ({columns})")
-        text_columns = ", ".join([*(f'"{name}" VARCHAR' for name in source.column_names), *QUARANTINE_LINEAGE])
+        text_columns = ", ".join([*(f"{quoted(name)} VARCHAR" for name in source.column_names), *QUARANTINE_LINEAGE])
         con.execute(f"CREATE TABLE IF NOT EXISTS {quarantine_table(source)} ({text_columns})")
     ensure_profiles_table(con)
 

@@ -13,6 +13,7 @@ from churnmesh import watermark
 from churnmesh.contracts import SOURCES
 from churnmesh.data_quality import VOLUME_HISTORY_DAYS, VOLUME_MIN_HISTORY, VOLUME_MIN_RELATIVE_SPREAD, VOLUME_SIGMAS
 from churnmesh.orchestration.notify import Alert
+from churnmesh.query import quoted
 from churnmesh.settings import business_definitions
 
 TOP_CUSTOMERS = 10
@@ -174,12 +175,13 @@ def late_rows(con: duckdb.DuckDBPyConnection, as_of: date, lookback_days: int) -
     for source in SOURCES:
         if source.event_column is None or source.name not in RESTATE_MODEL:
             continue
+        event = quoted(source.event_column)
         count, first, last = con.execute(
             f"""
-            SELECT count(*), min(CAST({source.event_column} AS DATE)), max(CAST({source.event_column} AS DATE))
-            FROM raw.{source.name}
+            SELECT count(*), min(CAST({event} AS DATE)), max(CAST({event} AS DATE))
+            FROM {quoted("raw", source.name)}
             WHERE _source_file IN (SELECT file_path FROM raw.ingest_manifest WHERE source = ? AND file_date = ?)
-              AND CAST({source.event_column} AS DATE) < ?
+              AND CAST({event} AS DATE) < ?
             """,
             [source.name, as_of, as_of - timedelta(days=lookback_days)],
         ).fetchone()

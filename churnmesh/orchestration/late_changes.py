@@ -36,6 +36,7 @@ import pandas as pd
 from sqlmesh import Context
 from sqlmesh.core.snapshot import Snapshot
 
+from churnmesh.query import quoted, quoted_name
 from churnmesh.settings import PROJECT_ROOT, DataPaths, data_paths
 from churnmesh.warehouse import execution_time
 from churnmesh.watermark import as_date
@@ -86,7 +87,7 @@ def differing_days(con: Connection, model: IncrementalModel) -> dict[date, int]:
     """Rows that differ between the model's query and its table, per day of its time column."""
     types = _column_types(con, model.name)
     columns = ", ".join(_compared(column, types.get(column, "")) for column in model.columns)
-    held = f"SELECT {columns} FROM {model.name} WHERE {_quoted(model.time_column)} BETWEEN ? AND ?"
+    held = f"SELECT {columns} FROM {quoted_name(model.name)} WHERE {quoted(model.time_column)} BETWEEN ? AND ?"
     expected = f"SELECT {columns} FROM ({model.query}) AS q"
     rows = con.execute(
         f"""
@@ -95,7 +96,7 @@ def differing_days(con: Connection, model: IncrementalModel) -> dict[date, int]:
                (SELECT * FROM expected EXCEPT ALL SELECT * FROM held)
                UNION ALL
                (SELECT * FROM held EXCEPT ALL SELECT * FROM expected))
-        SELECT CAST({_quoted(model.time_column)} AS DATE) AS day, count(*) FROM differing GROUP BY ALL ORDER BY day
+        SELECT CAST({quoted(model.time_column)} AS DATE) AS day, count(*) FROM differing GROUP BY ALL ORDER BY day
         """,
         [model.first_day, model.last_day],
     ).fetchall()
@@ -238,16 +239,12 @@ def restate_pending(paths: DataPaths, as_of: date, project: Path = PROJECT_ROOT)
 def _compared(column: str, kind: str) -> str:
     """The column as compared: floating-point values rounded (see FLOAT_DECIMALS)."""
     if kind in FLOAT_TYPES:
-        return f"round({_quoted(column)}, {FLOAT_DECIMALS}) AS {_quoted(column)}"
-    return _quoted(column)
+        return f"round({quoted(column)}, {FLOAT_DECIMALS}) AS {quoted(column)}"
+    return quoted(column)
 
 
 def _column_types(con: Connection, table: str) -> dict[str, str]:
-    return {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {table}").fetchall()}
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {quoted_name(table)}").fetchall()}
 
 
 def describe(restatements: Iterable[Restatement]) -> list[str]:

@@ -16,6 +16,7 @@ import duckdb
 from churnmesh import data_quality
 from churnmesh.data_quality import QUARANTINE_MAX_SHARE, QUARANTINE_MIN_ROWS, QUARANTINE_TOP_REASONS, SUSPECT
 from churnmesh.orchestration.notify import Alert
+from churnmesh.query import quoted
 
 
 def _key(path: str, checksum: str) -> str:
@@ -87,7 +88,7 @@ def top_reasons(con: duckdb.DuckDBPyConnection, source: str, path: str) -> list[
     return con.execute(
         f"""
         SELECT regexp_replace(_reject_reason, '''[^'']*''', '''...''', 'g') AS reason, count(*) AS n
-        FROM quarantine.{source} WHERE _source_file = ?
+        FROM {quoted("quarantine", source)} WHERE _source_file = ?
         GROUP BY 1 ORDER BY n DESC, reason LIMIT ?
         """,
         [path, QUARANTINE_TOP_REASONS],
