@@ -11,6 +11,7 @@ import pytest
 from churnmesh.orchestration.notify import (
     IDEMPOTENCY_HEADER,
     WEBHOOK_ENV,
+    WEBHOOK_SECRET_BLOCK_ENV,
     Alert,
     Ledger,
     OutboxChannel,
@@ -108,3 +109,79 @@ def test_a_ledger_record_cut_short_by_a_crash_does_not_block_delivery(tmp_path: 
     lines = ledger.path.read_text().splitlines()
     assert json.loads(lines[-1])["status"] == "delivered"  # on a line of its own after the torn one
     assert ledger.statuses() == {other.ledger_key: "delivered", ALERT.ledger_key: "delivered"}
+
+
+def test_the_payload_is_the_title_in_bold_over_the_lines_with_every_field_for_machines(tmp_path: Path) -> None:
+    alert = Alert(DAY, "volume", "orders", "orders: 10 rows", ("first line", "second line"), {"rows": 10})
+    with webhook_receiver(200) as receiver:
+        deliver([alert], WebhookChannel(receiver.url), Ledger(tmp_path / "ledger.jsonl"))
+    (payload,) = receiver.received
+    assert payload == {
+        "text": "*orders: 10 rows*\nfirst line\nsecond line",
+        "churnmesh": {
+            "as_of": "2025-08-01",
+            "kind": "volume",
+            "key": "orders",
+            "title": "orders: 10 rows",
+            "lines": ["first line", "second line"],
+            "data": {"rows": 10},
+            "idempotency_key": alert.idempotency_key,
+        },
+    }
+    assert receiver.headers[0]["Content-Type"] == "application/json"
+    assert alert.ledger_key == "2025-08-01|volume|orders" and len(alert.idempotency_key) == 32
+
+
+def test_the_ledger_records_sending_then_the_outcome_of_each_alert(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    delivered_before = Alert(DAY, "freshness", "orders", "orders: no new file")
+    outbox = OutboxChannel(tmp_path / "nested" / "outbox.jsonl")  # its folder is made on first use
+    deliver([delivered_before], outbox, ledger)
+    # An alert delivered before comes first: the ones after it are still sent.
+    report = deliver([delivered_before, ALERT], outbox, ledger)
+    assert (report.already_sent, report.delivered, report.undelivered) == (
+        [delivered_before.ledger_key],
+        [ALERT.ledger_key],
+        [],
+    )
+    records = [(r["key"], r["status"], r["channel"], r["attempts"], r["error"]) for r in ledger.records()]
+    assert records == [
+        (delivered_before.ledger_key, "sending", "outbox", 0, None),
+        (delivered_before.ledger_key, "delivered", "outbox", 1, None),
+        (ALERT.ledger_key, "sending", "outbox", 0, None),
+        (ALERT.ledger_key, "delivered", "outbox", 1, None),
+    ]
+    assert [json.loads(line)["churnmesh"]["key"] for line in outbox.path.read_text().splitlines()] == [
+        "orders",
+        "orders",
+    ]
+
+
+def test_an_undelivered_alert_records_every_attempt_and_the_next_alert_still_goes(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    with webhook_receiver(200) as receiver:
+        url = receiver.url
+    other = Alert(DAY, "freshness", "orders", "orders: no new file")
+    report = deliver([ALERT, other], WebhookChannel(url, timeout=2), ledger, attempts=2, sleep=lambda _: None)
+    assert report.undelivered == [ALERT.ledger_key, other.ledger_key]
+    last = {r["key"]: r for r in ledger.records()}
+    assert {r["attempts"] for r in last.values()} == {2}
+    assert {r["error"] for r in last.values()} == {"webhook unreachable: ConnectionRefusedError"}
+
+
+def test_a_malformed_webhook_url_is_an_undelivered_alert_that_names_no_url(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    report = deliver([ALERT], WebhookChannel("not a url"), ledger, attempts=1)
+    assert report.undelivered == [ALERT.ledger_key]
+    assert ledger.records()[-1]["error"] == "webhook request failed: ValueError"
+
+
+def test_the_webhook_url_is_read_without_surrounding_blanks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WEBHOOK_SECRET_BLOCK_ENV, raising=False)
+    monkeypatch.setenv(WEBHOOK_ENV, "  http://127.0.0.1:9/hook \n")
+    channel = configured_channel(DataPaths(tmp_path))
+    assert isinstance(channel, WebhookChannel) and channel.url == "http://127.0.0.1:9/hook"
+    assert "127.0.0.1" not in repr(channel)  # the URL is a secret
+    monkeypatch.setenv(WEBHOOK_ENV, "   ")
+    outbox = configured_channel(DataPaths(tmp_path))
+    assert isinstance(outbox, OutboxChannel) and outbox.path == tmp_path / "notifications" / "outbox.jsonl"

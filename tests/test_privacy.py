@@ -147,6 +147,19 @@ def test_a_failed_write_leaves_the_previous_export_whole(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["campaign.csv"]  # no temporary file left
 
 
+def test_the_written_csv_is_every_row_as_text_readable_by_its_owner_only(tmp_path: Path) -> None:
+    out = tmp_path / "campaign.csv"
+    out.write_text("previous export\n")
+    write_csv_atomically(
+        out, ["customer_id", "name", "value"], [["C0000001", 'Zoë, "the" first', 1.5], ["C2", None, -3]]
+    )
+    assert out.read_bytes().decode("utf-8") == (
+        'customer_id,name,value\r\nC0000001,"Zoë, ""the"" first",1.5\r\nC2,,\'-3\r\n'
+    )
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["campaign.csv"]
+
+
 # --- the built warehouse ---------------------------------------------------------------------
 
 

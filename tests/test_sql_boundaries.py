@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from sqlmesh import Context
 
 from churnmesh.scoring.scores import risk_level
@@ -24,9 +25,13 @@ MEDIUM = int(DEFINITIONS["risk_medium_threshold"])
 CHURN_DAYS = int(DEFINITIONS["churn_inactive_days"])
 DORMANT_DAYS = int(DEFINITIONS["dormant_inactive_days"])
 ONBOARDING_DAYS = int(DEFINITIONS["onboarding_days"])
+RETENTION_FLOOR = float(DEFINITIONS["retention_min_revenue_at_risk_usd"])
+CUSTOMER_360_TEST = Path(__file__).with_name("test_mart_customer_360.yaml")
 LONG_WINDOW_DAYS = 90  # tickets_90d, avg_csat_90d, avg_resolution_hours_90d
 SHORT_WINDOW_DAYS = 30  # low_csat_tickets_30d
 LOW_CSAT = 2  # "tickets with CSAT <= 2": the low-CSAT feature's own definition
+TREND_DROP = 0.5  # a spend or session trend below half of the prior 60 days' scores its drop points
+TREND_STEP = 0.01
 # The rule-based score's fixed points (int_customer_lifecycle.sql), the flags that give them, and
 # the two time-scaled parts (each up to 20 points at churn_inactive_days) that fill in the rest.
 FLAG_POINTS = (
@@ -99,6 +104,41 @@ def test_risk_levels_at_their_thresholds(context: Context) -> None:
         "intermediate.int_customer_lifecycle",
         {"intermediate.int_customer_features": rows},
         expected,
+    )
+
+
+def test_spend_and_session_drops_at_their_cutoff(context: Context) -> None:
+    """Only a drop to below TREND_DROP of the prior rate scores: its FLAG_POINTS, nothing else."""
+    cases = []
+    for trend, flag_points in (("revenue_trend", 15), ("session_trend", 10)):
+        for step in (-1, 0, 1):
+            value = round(TREND_DROP + step * TREND_STEP, 2)
+            cases.append((f"{trend}{step}", {trend: value}, flag_points if value < TREND_DROP else 0))
+    run_model_test(
+        context,
+        "spend_and_session_drops_at_their_cutoff",
+        "intermediate.int_customer_lifecycle",
+        {"intermediate.int_customer_features": [_features(name, **values) for name, values, _ in cases]},
+        [{"customer_id": name, "risk_score": points} for name, _, points in cases],
+    )
+
+
+def test_retention_by_value_from_the_floor_on(context: Context) -> None:
+    """A low-risk open customer is wanted by retention from retention_min_revenue_at_risk_usd at risk
+    on (C2, C3), not a cent below it (C1); a churned one never (C4). The customers are those of
+    test_mart_customer_360.yaml, with the model's risk set low."""
+    inputs = yaml.safe_load(CUSTOMER_360_TEST.read_text())["test_campaigns_follow_the_live_model"]["inputs"]
+    at_risk = {"C1": RETENTION_FLOOR - 0.01, "C2": RETENTION_FLOOR, "C3": RETENTION_FLOOR + 0.01, "C4": RETENTION_FLOOR}
+    for row in inputs["marts.mart_churn_risk"]["rows"]:
+        row |= {"churn_risk_level": "low", "revenue_at_risk_usd": at_risk.get(row["customer_id"], 1.0)}
+    wanted = {"C2", "C3"}
+    customers = [row["customer_id"] for row in inputs["marts.mart_churn_risk"]["rows"]]
+    run_model_test(
+        context,
+        "retention_by_value_from_the_floor_on",
+        "marts.mart_customer_360",
+        {table: table_input["rows"] for table, table_input in inputs.items()},
+        [{"customer_id": c, "eligible_retention_campaign": c in wanted} for c in customers],
     )
 
 
@@ -188,6 +228,29 @@ def test_ticket_windows_at_their_edges(context: Context) -> None:
             "core.fct_orders": [],
         },
         expected,
+        variables={"execution_time": str(AS_OF + timedelta(days=1))},
+    )
+
+
+def test_a_customer_counts_from_the_signup_date_on(context: Context) -> None:
+    """Signed up the day before or on the as-of date: a customer with features; the day after: not yet."""
+    customers = [
+        {"customer_id": f"S{days}", "signup_date": _day(-days), "city": "Lisbon", "is_current": True}
+        for days in (-1, 0, 1)
+    ]
+    run_model_test(
+        context,
+        "a_customer_counts_from_the_signup_date_on",
+        "intermediate.int_customer_features",
+        {
+            "core.dim_customers": customers,
+            "core.fct_support_tickets": [],
+            "intermediate.int_customer_daily_metrics": [],
+            "core.fct_subscriptions": [],
+            "core.fct_loyalty": [],
+            "core.fct_orders": [],
+        },
+        [{"customer_id": "S-1", "tenure_days": 1}, {"customer_id": "S0", "tenure_days": 0}],
         variables={"execution_time": str(AS_OF + timedelta(days=1))},
     )
 
