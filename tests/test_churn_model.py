@@ -21,7 +21,7 @@ from churnmesh.scoring.churn import (
     retained_reference,
 )
 from churnmesh.scoring.metrics import expected_calibration_error, lift_by_decile, score_figures
-from churnmesh.scoring.scores import risk_level
+from churnmesh.scoring.scores import SCORE_COLUMNS, churn_scores, risk_level
 from churnmesh.scoring.training import plan_windows
 
 
@@ -129,15 +129,61 @@ def _snapshot(rows: int, rng: np.random.Generator) -> pd.DataFrame:
     return frame
 
 
-def test_reasons_name_what_drives_the_probability_in_words() -> None:
-    rng = np.random.default_rng(11)
+def _trained_model(rng: np.random.Generator) -> ChurnModel:
     snapshot = _snapshot(3_000, rng)
     label = pd.Series((rng.random(3_000) < snapshot["days_inactive"] / 70).astype(int))
     matrix = feature_matrix(snapshot)
     estimator = calibrate(LogisticRegression(max_iter=2_000).fit(matrix.to_numpy(), label), matrix, label)
-    model = ChurnModel("churn-20250101-00000000", date(2025, 1, 1), 90, estimator, retained_reference(matrix, label))
+    return ChurnModel("churn-20250101-00000000", date(2025, 1, 1), 90, estimator, retained_reference(matrix, label))
+
+
+def test_reasons_name_what_drives_the_probability_in_words() -> None:
+    rng = np.random.default_rng(11)
+    model = _trained_model(rng)
     quiet = _snapshot(1, rng).assign(days_inactive=55.0, recency_days=58.0)
     reasons = model.reasons(quiet, feature_matrix(quiet))
     assert reasons[0][0] == "no purchase or visit in 55 days"
     busy = _snapshot(1, rng).assign(days_inactive=0.0, recency_days=1.0)
     assert all("visit" not in r for r in model.reasons(busy, feature_matrix(busy))[0])
+
+
+def test_scores_give_the_churned_probability_one_and_the_open_the_models_probability() -> None:
+    rng = np.random.default_rng(12)
+    model = _trained_model(rng)
+    snapshot = _snapshot(4, rng).assign(
+        customer_id=["C1", "C2", "C3", "C4"],
+        as_of_date=pd.Timestamp("2025-01-01"),
+        lifecycle_stage=["active", "churned", "active", "dormant"],
+        primary_risk_reason=["none", "churned: no purchase or visit in 90 days", "none", "none"],
+        days_inactive=[55.0, 90.0, 0.0, 30.0],
+    )
+    snapshot["recency_days"] = snapshot["days_inactive"]
+    scores = churn_scores(snapshot, model, 70, 40)
+    assert list(scores.columns) == list(SCORE_COLUMNS)
+    assert list(scores["customer_id"]) == ["C1", "C2", "C3", "C4"]
+    assert set(scores["as_of_date"]) == {date(2025, 1, 1)} and set(scores["model_version"]) == {model.version}
+    open_rows = snapshot[snapshot["lifecycle_stage"] != "churned"]
+    expected = np.round(model.predict(feature_matrix(open_rows)), 6)
+    np.testing.assert_array_equal(scores.loc[[0, 2, 3], "churn_probability"], expected)
+    assert scores.loc[1, "churn_probability"] == 1.0 and scores.loc[1, "churn_risk_level"] == "high"
+    assert list(scores["churn_risk_level"]) == list(risk_level(100 * scores["churn_probability"].to_numpy(), 70, 40))
+    assert (
+        scores.loc[1, "churn_reasons"]
+        == scores.loc[1, "primary_churn_reason"]
+        == snapshot.loc[1, "primary_risk_reason"]
+    )
+    explained = model.reasons(open_rows, feature_matrix(open_rows))
+    for position, found in zip((0, 2, 3), explained, strict=True):
+        reasons = found or ["no risk signal"]
+        assert scores.loc[position, "churn_reasons"] == "; ".join(reasons)
+        assert scores.loc[position, "primary_churn_reason"] == reasons[0]
+    assert scores.loc[0, "primary_churn_reason"] == "no purchase or visit in 55 days"
+
+
+def test_a_snapshot_of_churned_customers_only_needs_no_prediction() -> None:
+    rng = np.random.default_rng(13)
+    snapshot = _snapshot(2, rng).assign(
+        customer_id=["C1", "C2"], as_of_date=date(2025, 1, 1), lifecycle_stage="churned", primary_risk_reason="gone"
+    )
+    scores = churn_scores(snapshot, _trained_model(rng), 70, 40)
+    assert list(scores["churn_probability"]) == [1.0, 1.0] and list(scores["churn_reasons"]) == ["gone", "gone"]

@@ -178,6 +178,45 @@ def test_clv_predictions_discount_both_parts_at_the_horizon_and_rate(
     assert_money(got["predicted_clv_usd"], expected_subscription.add(expected_orders, fill_value=0.0))
 
 
+def test_clv_predictions_carry_the_fitted_figures_rounded_and_nothing_for_the_unpurchased(tmp_path: Path) -> None:
+    as_of = date(2024, 12, 31)
+    purchases = synthetic_purchases(np.random.default_rng(7), 40, as_of)
+    customers = pd.DataFrame({"customer_id": [*purchases["customer_id"].unique(), "C9000001"]}).assign(mrr_usd=np.nan)
+    con = duckdb.connect(str(tmp_path / "orders.duckdb"))
+    try:
+        con.execute("CREATE TABLE orders AS SELECT *, 'purchase' AS order_type FROM purchases")
+        got = clv_predictions(lambda sql: con.execute(sql).df(), "orders", customers, as_of, 365, 0.1)
+        fitted, _ = predict_clv(con.execute(purchases_query("orders", as_of)).df(), as_of, 365, 0.1)
+        con.execute("DELETE FROM orders")
+        nobody = clv_predictions(lambda sql: con.execute(sql).df(), "orders", customers, as_of, 365, 0.1)
+    finally:
+        con.close()
+    assert list(got.columns) == [
+        "customer_id",
+        "as_of_date",
+        "p_alive",
+        "expected_purchases",
+        "expected_spend_per_purchase_usd",
+        "predicted_order_clv_usd",
+        "predicted_subscription_clv_usd",
+        "predicted_clv_usd",
+    ]
+    assert list(got["customer_id"]) == list(customers["customer_id"]) and set(got["as_of_date"]) == {as_of}
+    indexed = got.set_index("customer_id").loc[fitted.index]
+    np.testing.assert_array_equal(indexed["p_alive"], fitted["p_alive"].astype(float).round(6))
+    np.testing.assert_array_equal(indexed["expected_purchases"], fitted["expected_purchases"].astype(float).round(6))
+    spend = fitted["expected_spend_per_purchase"].astype(float).round(4)
+    np.testing.assert_array_equal(indexed["expected_spend_per_purchase_usd"], spend)
+    np.testing.assert_array_equal(indexed["predicted_order_clv_usd"], fitted["clv"].astype(float).round(2))
+    assert (indexed["predicted_subscription_clv_usd"] == 0).all()  # no MRR: no subscription value
+    unpurchased = got.set_index("customer_id").loc["C9000001"]
+    assert unpurchased[["p_alive", "expected_purchases", "expected_spend_per_purchase_usd"]].isna().all()
+    assert unpurchased["predicted_clv_usd"] == 0
+    # With no purchase in the warehouse at all, every customer is there, with no order value.
+    assert list(nobody["customer_id"]) == list(customers["customer_id"])
+    assert (nobody["predicted_order_clv_usd"] == 0).all() and nobody["p_alive"].isna().all()
+
+
 def order_clv_with(params: dict[str, float], fitted: pd.DataFrame, horizon_days: int, rate: float) -> pd.Series:
     """order_clv_by_hand with fitted parameters in place of the CDNOW ones."""
     bgnbd = (params["r"], params["alpha"], params["a"], params["b"])
