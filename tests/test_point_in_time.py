@@ -1,0 +1,75 @@
+"""Features of a past day: the project's models rendered for that day with the full models inlined,
+and the snapshot joined, ordered and checked for its date. tests/test_scoring.py trains on such
+snapshots of a built warehouse."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from sqlmesh import Context
+
+from churnmesh.scoring.point_in_time import (
+    FEATURES_MODEL,
+    LIFECYCLE_COLUMNS,
+    LIFECYCLE_MODEL,
+    render_as_of,
+    snapshot_from,
+)
+from tests.sqlmesh_unit import project_context
+
+TABLE = re.compile(r'"warehouse"\."([a-z_]+)"\."([a-z_0-9]+)"')
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+    with project_context(Path(tmp_path_factory.mktemp("pit"))) as context:
+        yield context
+
+
+def test_a_past_day_reads_the_incremental_tables_and_inlines_the_full_models(context: Context) -> None:
+    sql = render_as_of(context, FEATURES_MODEL, date(2024, 6, 30))
+    read = {f"{schema}.{name}" for schema, name in TABLE.findall(sql)}
+    full = {m.name.replace('"', "") for m in context.models.values() if m.kind.is_full}
+    assert not read & full, f"full models read as tables, not rendered for the day: {read & full}"
+    assert {"intermediate.int_customer_daily_metrics", "core.fct_orders"} <= read
+    assert "2024-06-30" in sql and "2025-" not in sql
+    assert "2024-03-31" in render_as_of(context, FEATURES_MODEL, date(2024, 3, 31))
+
+
+def _fetch(con: duckdb.DuckDBPyConnection) -> Callable[[str], pd.DataFrame]:
+    return lambda sql: con.execute(sql).df()
+
+
+def test_the_snapshot_joins_features_and_lifecycle_in_customer_order() -> None:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE f AS SELECT * FROM (VALUES ('C3', DATE '2024-06-30', 5), ('C1', DATE '2024-06-30', 7), "
+        "('C2', DATE '2024-06-30', 1)) AS t(customer_id, as_of_date, frequency)"
+    )
+    con.execute(
+        "CREATE TABLE l AS SELECT * FROM (VALUES ('C1', 'active', 10, 'low', 'none', 'x'), "
+        "('C3', 'dormant', 50, 'medium', 'no order in 40 days', 'x')) "
+        "AS t(customer_id, lifecycle_stage, risk_score, risk_level, primary_risk_reason, not_taken)"
+    )
+    tables = {FEATURES_MODEL: "f", LIFECYCLE_MODEL: "l"}
+    rendered: list[tuple[str, date]] = []
+
+    def render(model: str, as_of: date) -> str:
+        rendered.append((model, as_of))
+        return f"SELECT * FROM {tables[model]}"
+
+    snapshot = snapshot_from(render, _fetch(con), date(2024, 6, 30))
+    assert rendered == [(FEATURES_MODEL, date(2024, 6, 30)), (LIFECYCLE_MODEL, date(2024, 6, 30))]
+    assert list(snapshot.columns) == ["customer_id", "as_of_date", "frequency", *LIFECYCLE_COLUMNS]
+    assert list(snapshot["customer_id"]) == ["C1", "C3"]  # C2 has no lifecycle row: not scored
+    assert list(snapshot.index) == [0, 1]
+    assert snapshot.loc[1, "risk_level"] == "medium" and snapshot.loc[1, "frequency"] == 5
+    with pytest.raises(RuntimeError) as info:
+        snapshot_from(render, _fetch(con), date(2024, 7, 1))
+    assert str(info.value) == "features rendered for 2024-07-01 describe another date (2024-06-30 00:00:00)"
