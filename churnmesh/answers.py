@@ -182,7 +182,7 @@ DECIMALS = {"usd": 2, "percent": 2, "customers": 0}
 
 def snapshot_kpis_sql() -> str:
     """One row: the as-of date and every snapshot KPI, by the expressions above."""
-    values = ", ".join(f"{_rounded(k)} AS {k.name}" for k in KPIS if not k.monthly)
+    values = ", ".join(f"{_rounded(k)} AS {quoted(k.name)}" for k in KPIS if not k.monthly)
     return f"SELECT any_value(c.as_of_date) AS as_of_date, {values} FROM {CUSTOMERS}"
 
 

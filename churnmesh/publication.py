@@ -24,7 +24,7 @@ import duckdb
 from churnmesh import data_quality, watermark
 from churnmesh.contracts import pii_kept_out_of_marts
 from churnmesh.faults import crash_point
-from churnmesh.query import quoted, scored_model_version
+from churnmesh.query import literal, quoted, scored_model_version
 from churnmesh.scoring import artifacts
 from churnmesh.settings import DataPaths
 
@@ -83,7 +83,7 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
     con = duckdb.connect(str(staging))
     try:
         own_catalog = con.execute("SELECT current_database()").fetchone()[0]
-        con.execute(f"ATTACH {_literal(paths.warehouse)} AS {WAREHOUSE_ALIAS} (READ_ONLY)")
+        con.execute(f"ATTACH {literal(paths.warehouse)} AS {WAREHOUSE_ALIAS} (READ_ONLY)")
         tables = _published_tables(con)
         if not tables:
             return None
@@ -101,11 +101,6 @@ def _write(paths: DataPaths, staging: Path) -> tuple[date, dict[str, int]] | Non
         return watermark.as_date(as_of), counts
     finally:
         con.close()
-
-
-def _literal(value: str | Path) -> str:
-    """Text as an SQL string, for ATTACH and COMMENT ON: DuckDB binds no parameter in either."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -136,10 +131,10 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str) -> int:
         [WAREHOUSE_ALIAS, schema, name],
     ).fetchone()
     if description:
-        con.execute(f"COMMENT ON TABLE {target} IS {_literal(description)}")
+        con.execute(f"COMMENT ON TABLE {target} IS {literal(description)}")
     for column, comment in columns:
         if comment:
-            con.execute(f"COMMENT ON COLUMN {quoted(schema, name, column)} IS {_literal(comment)}")
+            con.execute(f"COMMENT ON COLUMN {quoted(schema, name, column)} IS {literal(comment)}")
     return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
@@ -187,7 +182,7 @@ def _write_kpi_history(con: duckdb.DuckDBPyConnection, last: Path, as_of: object
     con.execute("CREATE SCHEMA IF NOT EXISTS churnmesh")
     con.execute(f"CREATE TABLE {KPI_HISTORY} AS SELECT * FROM ({snapshot_kpis_sql()})")
     if last.is_file():
-        con.execute(f"ATTACH {_literal(last)} AS last_publication (READ_ONLY)")
+        con.execute(f"ATTACH {literal(last)} AS last_publication (READ_ONLY)")
         try:
             if _has_table(con, "last_publication", KPI_HISTORY):
                 con.execute(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -94,6 +95,31 @@ def quoted(*parts: str) -> str:
 def quoted_name(dotted: str) -> str:
     """`schema.table` as SQL, quoted part by part."""
     return quoted(*dotted.split("."))
+
+
+_NAME_PART = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_TABLE_NAME = re.compile(rf"{_NAME_PART}(?:\.{_NAME_PART}){{0,2}}")
+
+
+def table_name(name: str) -> str:
+    """A table name handed over as SQL (SQLMesh's resolved `"db"."schema"."table"`, or `schema.table`),
+    returned unchanged once it is certain to be nothing but a name; anything else is refused."""
+    if not _TABLE_NAME.fullmatch(name):
+        raise ValueError(f"not a table name: {name!r}")
+    return name
+
+
+def literal(value: str | os.PathLike[str]) -> str:
+    """Text as an SQL string literal, for where nothing binds a parameter (ATTACH, COMMENT ON,
+    SQLMesh's fetchdf, a query shown to a person)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def date_literal(day: date) -> str:
+    """A date as an SQL DATE literal; only a date object is accepted, never text."""
+    if type(day) is not date:
+        raise TypeError(f"a DATE literal needs a date, not {type(day).__name__}")
+    return f"DATE '{day.isoformat()}'"
 
 
 class _PandasProbeGuard:

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "churnmesh"
 SQL_ARGUMENT = {"execute": 0, "executemany": 0, "sql": 0, "query": 0, "fetchdf": 0, "fetchone": 0, "fetchall": 0}
 SQL_ARGUMENT |= {"bind": 1, "frame": 1, "_column": 1}  # the package's wrappers: (connection, sql, ...)
 # Results that are safe whatever their argument: a double-quoted name.
-QUOTING = {"quoted", "quoted_name"}
-# Text as an SQL string literal: only where DuckDB binds no parameter.
-LITERAL = {"_literal"}
+QUOTING = {"quoted", "quoted_name", "table_name"}
+# Results that are numbers whatever their argument.
+NUMBERS = {"len", "int", "float"}
+# Text or a date as an SQL literal: only where DuckDB binds no parameter (ATTACH, COMMENT ON), or
+# in text no execute() receives (SQLMesh's fetchdf binds nothing; a query shown to a person).
+LITERAL = {"literal", "date_literal"}
 UNBINDABLE = ("ATTACH", "COMMENT")
 # Methods whose result is text only as safe as the text they are called on.
 STR_METHODS = {"removeprefix", "removesuffix", "strip", "lower", "upper", "items", "keys", "values"}
@@ -45,6 +48,10 @@ ALLOWED = {
     "_month_end_query()": "MONTH_END_SQL with a quoted segment column and the KPIS' month-end expressions",
     "snapshot_kpis_sql()": "the snapshot KPIS' expressions over answers.CUSTOMERS",
     "_compared()": "late_changes: a quoted column, rounded when it is floating-point",
+    "churned_within()": "answers' churned-in-the-last-N-days predicate, N a literal whole number",
+    "churnmesh/answers.py: k.month_end": "a KPI's month-end expression of answers.KPIS",
+    "churnmesh/privacy/export.py: membership": "_IN_SEGMENT or the list predicate: the module's own text",
+    "churnmesh/orchestration/quality_alerts.py: source": "a contract's source name, in a hint shown to a person",
     "churnmesh/query.py: table": "mart_table()'s quoted name (its schema confirmed by the catalog) or CUSTOMER_360",
     "churnmesh/answers.py: where": "a WHERE clause answers writes: _segment's (quoted dimension, value as ?), _span's",
     "churnmesh/orchestration/late_changes.py: model.query": "SQLMesh's rendering of the project's own model",
@@ -100,8 +107,28 @@ class Scanner:
         """`file:line: expression` per interpolation, `<- file:line: expression` for what it is built from."""
         found = []
         for module in self.modules.values():
-            for call in (n for n in ast.walk(module.tree) if isinstance(n, ast.Call)):
-                found += self.sql_call(module, call)
+            for node in ast.walk(module.tree):
+                found += self.sql_call(module, node) if isinstance(node, ast.Call) else []
+                found += self.sql_text(module, node)
+        return list(dict.fromkeys(found))
+
+    def sql_text(self, module: Module, node: ast.AST) -> list[str]:
+        """Text that reads as SQL, built wherever it is built: it may reach DuckDB through any callable."""
+        if isinstance(node, ast.JoinedStr) and _reads_as_sql(node, module):
+            parts = _interpolated(node)
+        elif _callee(node) == "format" and _reads_as_sql(node.func.value, module):
+            parts = [*node.args, *(k.value for k in node.keywords)]
+        else:
+            return []
+        ctx = Context(module, _enclosing(module, node), _comprehension_scope(module, node), True)
+        self.seen = set()
+        found = []
+        for part in parts:
+            here = f"{module.rel}:{part.lineno}: {ast.unparse(part)}"
+            found += [
+                here if bad is part else f"{here} <- {m.rel}:{getattr(bad, 'lineno', '?')}: {ast.unparse(bad)}"
+                for m, bad in self.unsafe(part, ctx)
+            ]
         return found
 
     def sql_call(self, module: Module, call: ast.Call) -> list[str]:
@@ -150,7 +177,7 @@ class Scanner:
 
     def call(self, node: ast.Call, ctx: Context) -> list[tuple[Module, ast.AST]]:
         callee = _callee(node)
-        if callee in QUOTING or (callee in LITERAL and ctx.literal_ok) or self.allowed(f"{callee}()"):
+        if callee in QUOTING | NUMBERS or (callee in LITERAL and ctx.literal_ok) or self.allowed(f"{callee}()"):
             return []
         receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
         if receiver is not None and callee in ("join", "format", *STR_METHODS):
@@ -206,6 +233,17 @@ def _callee(node: ast.AST) -> str:
     return node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
 
 
+SQL_WORDS = re.compile(r"\b(SELECT|FROM|WHERE|INSERT INTO|UPDATE|DELETE FROM|CREATE|DROP|ATTACH)\b")
+
+
+def _reads_as_sql(node: ast.AST, module: Module) -> bool:
+    """A template whose own text holds an SQL keyword in capitals (a module constant, by name)."""
+    if isinstance(node, ast.Name) and node.id in module.constants:
+        node = module.constants[node.id]
+    texts = [v.value for v in getattr(node, "values", [node]) if isinstance(v, ast.Constant)]
+    return any(isinstance(t, str) and SQL_WORDS.search(t) for t in texts)
+
+
 def _interpolated(sql: ast.expr) -> list[ast.expr]:
     """The expressions written into the SQL text: f-string fields, operands of + and %, the text itself."""
     if isinstance(sql, ast.JoinedStr):
@@ -234,6 +272,16 @@ def _parts(node: ast.AST) -> list[ast.AST]:
 
 def _names(target: ast.AST) -> list[str]:
     return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+
+
+def _comprehension_scope(module: Module, node: ast.AST) -> dict[str, ast.expr]:
+    """The variables of the comprehensions `node` sits in -> what they iterate over."""
+    scope: dict[str, ast.expr] = {}
+    while node in module.parents:
+        node = module.parents[node]
+        if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
+            scope = {n: g.iter for g in node.generators for n in _names(g.target)} | scope
+    return scope
 
 
 def _enclosing(module: Module, node: ast.AST) -> ast.AST | None:
@@ -310,6 +358,56 @@ def test_the_scan_finds_a_value_in_sql(tmp_path: Path) -> None:
         "churnmesh/lookup.py:3: customer_id",
         "churnmesh/lookup.py:5: where <- churnmesh/lookup.py:4: customer_id",
     ]
+
+
+def test_the_scan_finds_a_value_in_sql_text_handed_on_by_any_callable(tmp_path: Path) -> None:
+    """SQL text built for a callable the scan does not know (SQLMesh's fetchdf through `fetch`): a
+    date or table name formatted in fails; as a checked name and a DATE literal it passes."""
+    package = tmp_path / "churnmesh"
+    package.mkdir()
+    (package / "reads.py").write_text(
+        "ORDERS = \"SELECT * FROM {table} WHERE order_date <= DATE '{end}'\"\n"
+        "def orders(fetch, table, end):\n"
+        "    return fetch(ORDERS.format(table=table, end=end.isoformat()))\n"
+        "def checked(fetch, table, end):\n"
+        "    return fetch(ORDERS.format(table=table_name(table), end=date_literal(end)))\n"
+        "def scores(fetch, table, days):\n"
+        '    return fetch(" UNION ALL ".join(f"SELECT {d} FROM {table_name(table)}" for d in days))\n'
+    )
+    findings, _ = scan(package)
+    assert findings == [
+        "churnmesh/reads.py:3: table",
+        "churnmesh/reads.py:3: end.isoformat()",
+        "churnmesh/reads.py:7: d <- churnmesh/reads.py:7: days",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['"warehouse"."sqlmesh__core"."core__fct_orders__1234"', "core.fct_orders", "orders", '"a ""b"""."c"'],
+)
+def test_a_table_name_passes_unchanged(name: str) -> None:
+    assert query.table_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["orders; DROP TABLE raw.orders", "orders WHERE 1=1", "(SELECT 1)", "a.b.c.d", '"unclosed', "orders--", ""],
+)
+def test_anything_but_a_table_name_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="not a table name"):
+        query.table_name(name)
+
+
+def test_literals_escape_quotes_and_a_date_literal_takes_only_a_date() -> None:
+    con = duckdb.connect()
+    hostile = "it's'; DROP TABLE x; --"
+    assert con.execute(f"SELECT {query.literal(hostile)}").fetchone() == (hostile,)
+    assert con.execute(f"SELECT {query.date_literal(AS_OF)}").fetchone() == (AS_OF,)
+    with pytest.raises(TypeError, match="needs a date, not str"):
+        query.date_literal("2025-12-30' OR '1'='1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not datetime"):
+        query.date_literal(datetime(2025, 12, 30))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- values through the real readers

@@ -16,7 +16,7 @@ import duckdb
 from churnmesh import data_quality
 from churnmesh.data_quality import QUARANTINE_MAX_SHARE, QUARANTINE_MIN_ROWS, QUARANTINE_TOP_REASONS, SUSPECT
 from churnmesh.orchestration.notify import Alert
-from churnmesh.query import quoted
+from churnmesh.query import literal, quoted
 
 
 def _key(path: str, checksum: str) -> str:
@@ -67,7 +67,7 @@ def quarantine_spikes(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Alert
                 f"{path}: {rejected:,} of {rows_in:,} rows quarantined "
                 f"({share:.0%}, above {QUARANTINE_MAX_SHARE:.0%}); "
                 "top reasons: " + "; ".join(f"{reason} ({n:,})" for reason, n in reasons),
-                (f"The rows are in quarantine.{source} with their reasons (WHERE _source_file = '{path}').",),
+                (f"The rows are in quarantine.{source} with their reasons (WHERE _source_file = {literal(path)}).",),
                 {
                     "source": source,
                     "file": path,

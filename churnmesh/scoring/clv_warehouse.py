@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from churnmesh.query import date_literal, table_name
 from churnmesh.scoring.clv import customer_lifetime_value, fit_bgnbd, fit_gamma_gamma, rfm_summary
 
 TIME_UNIT = "weeks"
@@ -22,16 +23,15 @@ FREQUENCY_BUCKETS = (0, 1, 2, 3, 4, 5, 6)
 PURCHASES_SQL = """
 SELECT customer_id, order_date, amount_usd
 FROM {orders}
-WHERE order_type = 'purchase' AND order_date <= DATE '{end}'
+WHERE order_type = 'purchase' AND order_date <= {end}
 ORDER BY customer_id, order_date, amount_usd
 """
 
 
 def purchases_query(orders_table: str, end: date) -> str:
-    """Purchases (not refunds) up to `end`; `end` is a date object, never user text."""
-    if type(end) is not date:  # the SQL is formatted: only a date's isoformat() may reach it
-        raise TypeError(f"purchases_query needs a date, not {type(end).__name__}")
-    return PURCHASES_SQL.format(orders=orders_table, end=end.isoformat())
+    """Purchases (not refunds) up to `end`. SQLMesh's fetchdf binds no parameter: the table is
+    checked to be a name and the date written as a DATE literal."""
+    return PURCHASES_SQL.format(orders=table_name(orders_table), end=date_literal(end))
 
 
 def _transactions(purchases: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from churnmesh.faults import crash_point
+from churnmesh.query import date_literal, quoted, table_name
 from churnmesh.scoring import artifacts
 from churnmesh.scoring.churn import ChurnModel
 from churnmesh.scoring.point_in_time import LIFECYCLE_COLUMNS, Render, snapshot_from
@@ -16,10 +17,10 @@ from churnmesh.settings import data_paths
 
 
 def _current_snapshot(fetch: Fetch, features_table: str, lifecycle_table: str) -> pd.DataFrame:
-    columns = ", ".join(f"l.{c}" for c in LIFECYCLE_COLUMNS)
+    columns = ", ".join(f"l.{quoted(c)}" for c in LIFECYCLE_COLUMNS)
     return fetch(
-        f"SELECT f.*, {columns} FROM {features_table} AS f "
-        f"JOIN {lifecycle_table} AS l ON f.customer_id = l.customer_id ORDER BY f.customer_id"
+        f"SELECT f.*, {columns} FROM {table_name(features_table)} AS f "
+        f"JOIN {table_name(lifecycle_table)} AS l ON f.customer_id = l.customer_id ORDER BY f.customer_id"
     )
 
 
@@ -72,8 +73,8 @@ def score_churn(
 def _stored_versions(inputs: ScoringInputs, first_day: date, last_day: date) -> dict[date, str]:
     """The model version that scored each day of the range, from the rows about to be replaced."""
     rows = inputs.fetch(
-        f"SELECT as_of_date, max(model_version) AS model_version FROM {inputs.scores_table} "
-        f"WHERE as_of_date BETWEEN DATE '{first_day.isoformat()}' AND DATE '{last_day.isoformat()}' GROUP BY 1"
+        f"SELECT as_of_date, max(model_version) AS model_version FROM {table_name(inputs.scores_table)} "
+        f"WHERE as_of_date BETWEEN {date_literal(first_day)} AND {date_literal(last_day)} GROUP BY 1"
     )
     return {pd.Timestamp(d).date(): str(v) for d, v in zip(rows["as_of_date"], rows["model_version"], strict=True)}
 
@@ -98,6 +99,6 @@ def predict_customer_clv(
     horizon_days: int,
     discount_rate: float,
 ) -> pd.DataFrame:
-    customers = fetch(f"SELECT customer_id, mrr_usd FROM {features_table} ORDER BY customer_id")
+    customers = fetch(f"SELECT customer_id, mrr_usd FROM {table_name(features_table)} ORDER BY customer_id")
     crash_point("scoring.clv")
     return clv_predictions(fetch, orders_table, customers, as_of, int(horizon_days), float(discount_rate))
