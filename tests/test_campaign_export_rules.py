@@ -5,14 +5,24 @@ refused. tests/test_privacy.py runs the same export on a built and scored wareho
 from __future__ import annotations
 
 import csv
+import logging
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from churnmesh.parameters import InvalidParameter
-from churnmesh.privacy.export import EXPORT_COLUMNS, export_campaign, export_customers
+from churnmesh.parameters import InvalidParameter, shown
+from churnmesh.privacy.export import (
+    CAMPAIGNS,
+    EXPORT_COLUMNS,
+    RFM_SEGMENTS,
+    ExportResult,
+    export_campaign,
+    export_customers,
+    write_csv_atomically,
+)
 from churnmesh.settings import DataPaths
 
 MARTS_AS_OF = date(2025, 6, 30)
@@ -156,3 +166,69 @@ def test_what_cannot_be_exported(paths: DataPaths, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^cannot read .*warehouse.duckdb: "):
         export_campaign(paths, "retention", tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_result_and_the_log_line_say_what_was_written_where_and_as_of_when(
+    paths: DataPaths, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "retention.csv"
+    later = date(2025, 7, 31)
+    with caplog.at_level(logging.INFO, logger="churnmesh"):
+        result = export_campaign(paths, "retention", out, as_of=later)
+    assert result == ExportResult(out, "retention", later, MARTS_AS_OF, result.customers, result.without_consent)
+    assert result.customers + result.without_consent == 4 and result.customers == len(_rows(out))
+    assert caplog.records[-1].getMessage() == (
+        f"exported {result.customers} customers of segment retention as of {later} to {out} "
+        f"({result.without_consent} left out without marketing consent)"
+    )
+    listed = export_customers(paths, ["C0000001"], "simulated", tmp_path / "list.csv", as_of=later)
+    assert (listed.as_of, listed.path, listed.customers) == (later, tmp_path / "list.csv", 0)  # withdrawn by then
+
+
+def test_a_refused_output_path_and_a_damaged_warehouse_are_named_in_the_message(
+    paths: DataPaths, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidParameter) as refused:
+        export_campaign(paths, "retention", paths.warehouse)
+    assert str(refused.value).endswith(shown(str(paths.warehouse)))
+    paths.warehouse.write_bytes(b"not a database" * 100)
+    with pytest.raises(ValueError) as damaged:
+        export_campaign(paths, "retention", tmp_path / "x.csv")
+    message = str(damaged.value)
+    assert message.startswith(f"cannot read {paths.warehouse}: ") and "None" not in message
+    assert "\n" not in message and len(message) > len(f"cannot read {paths.warehouse}: ") + 10
+
+
+def test_an_unknown_segment_lists_the_campaigns_and_the_rfm_segments(paths: DataPaths, tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        export_campaign(paths, "nope", tmp_path / "x.csv")
+    assert str(info.value) == (
+        f"unknown segment 'nope': a campaign ({', '.join(CAMPAIGNS)}) or an RFM segment ({', '.join(RFM_SEGMENTS)})"
+    )
+
+
+def test_the_file_is_written_hidden_beside_its_target_and_renamed_over_it(tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    seen: list[list[str]] = []
+
+    def rows() -> Iterator[list[object]]:
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        yield ["a", 1]
+
+    write_csv_atomically(target, ["name", "n"], rows())
+    (partial,) = seen[0]
+    assert partial.startswith(".out.csv.") and partial.endswith(".tmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    assert target.read_bytes() == b"name,n\r\na,1\r\n"
+
+
+def test_a_failed_write_whose_partial_file_is_already_gone_raises_its_own_error(tmp_path: Path) -> None:
+    def rows() -> Iterator[list[object]]:
+        for partial in tmp_path.glob(".*.tmp"):
+            partial.unlink()
+        raise RuntimeError("the source of the rows failed")
+        yield []
+
+    with pytest.raises(RuntimeError, match="the source of the rows failed"):
+        write_csv_atomically(tmp_path / "out.csv", ["name"], rows())
+    assert list(tmp_path.iterdir()) == []

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import logging
+from collections import Counter
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from churnmesh import faults
+from churnmesh.faults import FAIL_ENV
 from churnmesh.orchestration.notify import (
     IDEMPOTENCY_HEADER,
     WEBHOOK_ENV,
@@ -185,3 +190,114 @@ def test_the_webhook_url_is_read_without_surrounding_blanks(tmp_path: Path, monk
     monkeypatch.setenv(WEBHOOK_ENV, "   ")
     outbox = configured_channel(DataPaths(tmp_path))
     assert isinstance(outbox, OutboxChannel) and outbox.path == tmp_path / "notifications" / "outbox.jsonl"
+
+
+def test_dates_and_decimals_in_an_alert_reach_the_webhook_and_the_outbox_as_text(tmp_path: Path) -> None:
+    alert = Alert(DAY, "volume", "orders", "t", (), {"file_date": DAY, "mean": Decimal("60.5")})
+    outbox = OutboxChannel(tmp_path / "outbox.jsonl")
+    with webhook_receiver(200) as receiver:
+        deliver([alert], WebhookChannel(receiver.url), Ledger(tmp_path / "webhook-ledger.jsonl"))
+    deliver([alert], outbox, Ledger(tmp_path / "outbox-ledger.jsonl"))
+    written = json.loads(outbox.path.read_text())
+    for payload in (receiver.received[0], written):
+        assert payload["churnmesh"]["data"] == {"file_date": "2025-08-01", "mean": "60.5"}
+
+
+def test_a_payload_without_an_idempotency_key_goes_without_the_header(tmp_path: Path) -> None:
+    with webhook_receiver(200) as receiver:
+        WebhookChannel(receiver.url).send({"text": "plain"})
+        WebhookChannel(receiver.url).send({"text": "odd", "churnmesh": "not a mapping"})
+        WebhookChannel(receiver.url).send({"text": "empty key", "churnmesh": {"idempotency_key": ""}})
+    assert [p["text"] for p in receiver.received] == ["plain", "odd", "empty key"]
+    assert all(IDEMPOTENCY_HEADER not in h for h in receiver.headers)
+
+
+def test_a_webhook_slower_than_its_timeout_is_undelivered_as_a_timeout(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    with webhook_receiver(200) as receiver:
+        receiver.delay_seconds = 3.0
+        report = deliver([ALERT], WebhookChannel(receiver.url, timeout=0.3), ledger, attempts=1)
+    assert report.undelivered == [ALERT.ledger_key]
+    assert ledger.records()[-1]["error"] == "webhook unreachable: TimeoutError"
+
+
+def test_each_ledger_record_is_stamped_in_utc_and_a_record_without_a_status_is_ignored(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    deliver([ALERT], OutboxChannel(tmp_path / "outbox.jsonl"), ledger)
+    with ledger.path.open("a") as handle:
+        handle.write(json.dumps({"key": "2025-08-02|volume|orders"}) + "\n")
+        handle.write(json.dumps({"status": "delivered"}) + "\n")
+    assert [r["key"] for r in ledger.records()] == [ALERT.ledger_key] * 2
+    stamp = datetime.fromisoformat(ledger.records()[-1]["recorded_at"])
+    assert stamp.utcoffset() == timedelta(0)
+
+
+def test_delivery_logs_each_alert_a_resend_after_a_crash_and_a_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    outbox = OutboxChannel(tmp_path / "outbox.jsonl")
+    with caplog.at_level(logging.WARNING, logger="churnmesh"):
+        deliver([ALERT], outbox, ledger)
+    assert [r.getMessage() for r in caplog.records] == [f"alert volume: {ALERT.title}"]
+    caplog.clear()
+    other = Alert(DAY, "freshness", "orders", "orders: no new file")
+    ledger.record(other, "outbox", "sending", 0, None)
+    with caplog.at_level(logging.WARNING, logger="churnmesh"):
+        deliver([other], outbox, ledger)
+    assert [r.getMessage() for r in caplog.records] == [
+        "alert freshness may have gone out before a crash: resending it with the same key",
+        "alert freshness: orders: no new file",
+    ]
+    caplog.clear()
+    with webhook_receiver(200) as receiver:
+        url = receiver.url
+    late = Alert(DAY, "late_rows", "orders", "orders: late")
+    with caplog.at_level(logging.WARNING, logger="churnmesh"):
+        deliver([late], WebhookChannel(url, timeout=2), ledger, attempts=2, sleep=lambda _: None)
+    assert caplog.records[-1].levelno == logging.ERROR
+    assert caplog.records[-1].getMessage() == (
+        "alert late_rows not delivered through the webhook after 2 attempts: "
+        "webhook unreachable: ConnectionRefusedError"
+    )
+
+
+@pytest.mark.parametrize(
+    ("point", "statuses", "sent_again"),
+    [
+        ("notify.after_send", ["sending", "sending", "delivered"], 1),
+        ("notify.after_record", ["sending", "delivered"], 0),
+    ],
+)
+def test_a_failure_after_the_send_resends_and_after_the_record_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, statuses: list[str], sent_again: int
+) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    with webhook_receiver(200) as receiver:
+        monkeypatch.setattr(faults, "_reached", Counter())  # occurrences count per process: from here
+        monkeypatch.setenv(FAIL_ENV, point)
+        with pytest.raises(OSError, match="No space left on device"):
+            deliver([ALERT], WebhookChannel(receiver.url), ledger)
+        monkeypatch.delenv(FAIL_ENV)
+        deliver([ALERT], WebhookChannel(receiver.url), ledger)
+    assert len(receiver.received) == 1 + sent_again
+    assert [r["status"] for r in ledger.records()] == statuses
+
+
+def test_a_webhook_url_in_the_environment_wins_over_a_secret_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A block that cannot be read (no Prefect API answers) sends the alerts to the outbox, logged."""
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens on port 9
+    monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
+    monkeypatch.setenv(WEBHOOK_SECRET_BLOCK_ENV, "churnmesh-webhook")
+    monkeypatch.setenv(WEBHOOK_ENV, "http://127.0.0.1:9/hook")
+    channel = configured_channel(DataPaths(tmp_path))
+    assert isinstance(channel, WebhookChannel) and channel.url == "http://127.0.0.1:9/hook"
+    monkeypatch.delenv(WEBHOOK_ENV)
+    with caplog.at_level(logging.ERROR, logger="churnmesh"):
+        fallback = configured_channel(DataPaths(tmp_path))
+    assert isinstance(fallback, OutboxChannel)
+    message = caplog.records[-1].getMessage()
+    assert message.startswith("cannot read Prefect Secret block 'churnmesh-webhook' (")
+    assert message.endswith("): alerts go to the outbox") and "(NoneType)" not in message

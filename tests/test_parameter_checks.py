@@ -240,3 +240,68 @@ def test_argparse_errors_are_cut_to_a_readable_length(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         parser.error("y" * p.MAX_MESSAGE)
     assert capsys.readouterr().err.strip().endswith("y" * p.MAX_MESSAGE)
+
+
+# Each check's own length cap: at the cap the value reaches the check's pattern or range, one
+# above it is refused for its length, whatever else is wrong with it.
+NAMED_CAPS = [
+    (p.iso_date, (), 32),
+    (p.environment, (True,), 64),
+    (p.model_name, (), 130),
+    (p.customer_id, (), 32),
+    (p.segment_dimension, (), 32),
+    (p.segment_filter, (), 96),
+    (p.month, (), 16),
+    (p.quarter, (), 16),
+    (p.app_version, (), 16),
+    (p.whole_number, (1, 5), 12),
+    (p.user_path, (), p.MAX_PATH),
+]
+UNNAMED_CAPS = [(p.rate, 16), (p.gateway, 64), (p.date_format, 64), (p.separator, 16), (p.one_of(["a"]), 64)]
+
+
+@pytest.mark.parametrize(("check", "args", "cap"), NAMED_CAPS, ids=lambda c: getattr(c, "__name__", None))
+def test_each_named_check_refuses_one_character_over_its_cap_under_the_parameters_name(
+    check: object, args: tuple[object, ...], cap: int
+) -> None:
+    over = "9" * (cap + 1)
+    assert refused(check, over, *args, "--opt").startswith(f"--opt: too long ({cap + 1:,} characters, at most {cap})")
+    at_cap = "9" * cap
+    try:
+        check(at_cap, *args, "--opt")  # type: ignore[operator]
+    except p.InvalidParameter as refusal:
+        assert str(refusal).startswith("--opt: ") and "too long" not in str(refusal)
+
+
+@pytest.mark.parametrize(("check", "cap"), UNNAMED_CAPS, ids=lambda c: getattr(c, "__name__", None))
+def test_each_unnamed_check_refuses_one_character_over_its_cap(check: object, cap: int) -> None:
+    assert refused(check, "9" * (cap + 1)).startswith(f"too long ({cap + 1:,} characters, at most {cap})")
+    try:
+        check("9" * cap)  # type: ignore[operator]
+    except p.InvalidParameter as refusal:
+        assert "too long" not in str(refusal)
+
+
+def test_checks_built_on_others_name_the_parameter_in_every_refusal(tmp_path: Path) -> None:
+    assert refused(p.optional_date, "2025-13-01", "--as-of") == "--as-of: not a date (YYYY-MM-DD): '2025-13-01'"
+    assert refused(p.model_names, ["core.fct_orders", "nope"], "--models").startswith("--models: unknown model 'nope'")
+    assert refused(p.segment_filter, "nope=1", "--segment").startswith("--segment: unknown segment dimension 'nope'")
+    assert refused(p.one_of(["a", "b"], "--kind"), "c") == "--kind: one of a, b, not 'c'"
+    assert refused(p.one_of(["a"], "--kind"), "x" * 65).startswith("--kind: too long (65 characters")
+    missing = tmp_path / "missing"
+    assert refused(p.folder, str(missing), "--out", True) == f"--out: folder {p.shown(str(missing))} does not exist"
+    assert refused(p.folder, "x" * (p.MAX_PATH + 1), "--out").startswith("--out: too long")
+    assert refused(p.data_dir, str(missing)) == f"data_dir: folder {p.shown(str(missing))} does not exist"
+    assert refused(p.data_dir, str(missing), "--data-dir").startswith("--data-dir: folder")
+    assert refused(p.project_dir, str(missing)) == f"project: folder {p.shown(str(missing))} does not exist"
+    assert refused(p.project_dir, str(missing), "--project").startswith("--project: folder")
+
+
+@pytest.mark.parametrize(
+    ("check", "first", "last"), [(p.month, "1900-01", "2999-12"), (p.quarter, "1900-Q1", "2999-Q4")]
+)
+def test_months_and_quarters_span_exactly_the_years_1900_to_2999(check: object, first: str, last: str) -> None:
+    assert check(first) == date(1900, 1, 1)  # type: ignore[operator]
+    assert check(last).year == 2999  # type: ignore[operator]
+    for outside in (first.replace("1900", "1899"), last.replace("2999", "3000")):
+        assert refused(check, outside, "--month").startswith("--month: not a ")

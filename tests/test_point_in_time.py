@@ -12,17 +12,22 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from sqlglot import exp
 from sqlmesh import Context
+from sqlmesh.core.context import ExecutionContext
+from sqlmesh.core.snapshot import DeployabilityIndex, SnapshotChangeCategory
 
 from churnmesh.scoring.point_in_time import (
     FEATURES_MODEL,
     LIFECYCLE_COLUMNS,
     LIFECYCLE_MODEL,
+    execution_renderer,
     render_as_of,
     snapshot_from,
 )
 from tests.sqlmesh_unit import project_context
 
+COMMENT = re.compile(r" /\*.*?\*/", re.DOTALL)
 TABLE = re.compile(r'"warehouse"\."([a-z_]+)"\."([a-z_0-9]+)"')
 
 
@@ -73,3 +78,26 @@ def test_the_snapshot_joins_features_and_lifecycle_in_customer_order() -> None:
     with pytest.raises(RuntimeError) as info:
         snapshot_from(render, _fetch(con), date(2024, 7, 1))
     assert str(info.value) == "features rendered for 2024-07-01 describe another date (2024-06-30 00:00:00)"
+
+
+def test_inside_a_model_a_past_day_renders_the_same_query_on_the_tables_sqlmesh_hands_over(context: Context) -> None:
+    """execution_renderer, given the ExecutionContext SQLMesh gives a Python model: the same query
+    as render_as_of, each view replaced by the physical table of the snapshot in use (so a dev
+    environment reads its own versions), and no model but the one asked for as its top query."""
+    snapshots = {s.name: s for s in context.snapshots.values()}
+    for snapshot in snapshots.values():  # as a first plan would: each a new version with its own table
+        snapshot.categorize_as(SnapshotChangeCategory.BREAKING)
+    inside = ExecutionContext(context.engine_adapter, snapshots, DeployabilityIndex.all_deployable(), "duckdb")
+    render = execution_renderer(inside)
+    for model, day in ((FEATURES_MODEL, date(2024, 6, 30)), (LIFECYCLE_MODEL, date(2024, 3, 31))):
+        # Comments aside: SQLMesh notes the model's name beside each physical table.
+        sql, views = COMMENT.sub("", render(model, day)), COMMENT.sub("", render_as_of(context, model, day))
+        read = {f"{schema}.{name}" for schema, name in TABLE.findall(sql)}
+        assert read and all(schema.startswith("sqlmesh__") for schema in {r.split(".")[0] for r in read}), read
+        for snapshot in snapshots.values():
+            if snapshot.is_model:
+                physical = snapshot.table_name(is_deployable=True)
+                view = exp.to_table(snapshot.name).sql(dialect="duckdb", identify=True)
+                sql = sql.replace(exp.to_table(physical).sql(dialect="duckdb", identify=True), view)
+        assert sql == views
+        assert day.isoformat() in sql

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from churnmesh.contracts import SOURCES, SOURCES_BY_NAME, Source
-from churnmesh.data_quality import VOLUME_HISTORY_DAYS, VOLUME_MIN_RELATIVE_SPREAD, VOLUME_SIGMAS
+from churnmesh.data_quality import VOLUME_HISTORY_DAYS, VOLUME_MIN_HISTORY, VOLUME_MIN_RELATIVE_SPREAD, VOLUME_SIGMAS
 from churnmesh.ingestion import ingest
 from churnmesh.ingestion.tables import ensure_tables
 from churnmesh.ingestion.validate import ContractValidator
@@ -332,3 +332,135 @@ def test_a_source_alerts_only_when_older_than_the_freshness_allowance(
         assert fresh[late_source].title.startswith(f"{late_source}: newest file {newest}, {days_old} days behind")
     else:
         assert fresh == {}, f"a newest file {days_old} day(s) old is within a {ALLOWANCE_DAYS}-day allowance"
+
+
+# ------------------------------------------------------------------ 6. each data alert whole, as it is sent
+
+
+def _history(rows_by_day: list[int], source: str = VOLUME_SOURCE) -> dict[tuple[str, date], int]:
+    return {(source, VOLUME_DAY - timedelta(days=back)): n for back, n in enumerate(rows_by_day, start=1)}
+
+
+def _volume_alerts(folder: Path, files: dict[tuple[str, date], int]) -> dict[str, Alert]:
+    folder.mkdir(parents=True, exist_ok=True)
+    con = manifest_warehouse(folder / "warehouse.duckdb", files)
+    try:
+        return _kinds(data_alerts(con, VOLUME_DAY), "volume")
+    finally:
+        con.close()
+
+
+def test_a_volume_alert_names_the_source_the_day_its_rows_and_the_trailing_mean(tmp_path: Path) -> None:
+    """The last source in the contracts, so a loop that stopped at a source without a file today
+    would never reach it; a mean with decimals, shown whole in the title and to one decimal in data."""
+    source = SOURCES[-1].name
+    history = _history([1000, 1001, 1001] * (VOLUME_MIN_HISTORY // 3 + 1), source)
+    mean = sum(history.values()) / len(history)
+    alerts = _volume_alerts(tmp_path, {**history, (source, VOLUME_DAY): 5_000})
+    assert alerts == {
+        source: Alert(
+            VOLUME_DAY,
+            "volume",
+            source,
+            f"{source}: 5,000 rows loaded on {VOLUME_DAY}, trailing {VOLUME_HISTORY_DAYS}-day mean {mean:,.0f}",
+            data={"source": source, "rows_loaded": 5_000, "trailing_mean": round(mean, 1)},
+        )
+    }
+    assert round(mean, 1) != round(mean, 2)
+
+
+def test_the_volume_bound_is_the_spread_of_the_history_when_it_is_wider_than_the_floor(tmp_path: Path) -> None:
+    history = _history([500, 1500] * VOLUME_MIN_HISTORY)  # mean 1,000, spread 500: wider than 10% of the mean
+    bound = 1000 + int(VOLUME_SIGMAS * 500)
+    assert _volume_alerts(tmp_path / "in", {**history, (VOLUME_SOURCE, VOLUME_DAY): bound}) == {}
+    assert VOLUME_SOURCE in _volume_alerts(tmp_path / "out", {**history, (VOLUME_SOURCE, VOLUME_DAY): bound + 1})
+
+
+@pytest.mark.parametrize(("today", "alerts"), [(1, False), (int(VOLUME_SIGMAS), False), (int(VOLUME_SIGMAS) + 1, True)])
+def test_an_empty_history_tolerates_one_row_of_spread(tmp_path: Path, today: int, alerts: bool) -> None:
+    """A source that loaded nothing for weeks: the spread is at least one row, so a single row is
+    no anomaly but more than VOLUME_SIGMAS rows are."""
+    files = {**_history([0] * VOLUME_MIN_HISTORY), (VOLUME_SOURCE, VOLUME_DAY): today}
+    assert (VOLUME_SOURCE in _volume_alerts(tmp_path, files)) is alerts
+
+
+@pytest.mark.parametrize(("days", "judged"), [(VOLUME_MIN_HISTORY - 1, False), (VOLUME_MIN_HISTORY, True)])
+def test_a_volume_is_judged_from_the_minimum_history_on(tmp_path: Path, days: int, judged: bool) -> None:
+    files = {**_history([USUAL_ROWS] * days), (VOLUME_SOURCE, VOLUME_DAY): 10 * USUAL_ROWS}
+    assert (VOLUME_SOURCE in _volume_alerts(tmp_path, files)) is judged
+
+
+def test_a_late_rows_alert_says_what_was_restated_and_how_to_redo_it(
+    late_warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    run_day = max(d for d, late in DAYS_LATE.items() if late > LOOKBACK_DAYS)
+    event_day = _late_event(run_day).date()
+    late = _kinds(data_alerts(late_warehouse, run_day), "late_rows")
+    assert set(late) == {s.name for s in LATE_SOURCES}
+    for source in LATE_SOURCES:
+        model = RESTATE_MODEL[source.name]
+        assert late[source.name] == Alert(
+            run_day,
+            "late_rows",
+            source.name,
+            f"{source.name}: 1 rows dated {event_day} to {event_day} arrived on {run_day}, "
+            f"later than the {LOOKBACK_DAYS}-day lookback",
+            (
+                f"Restated automatically after the day's run: {model} and everything downstream from "
+                f"{event_day} to {event_day}, with any other change behind the lookback.",
+                f"To restate again by hand: churnmesh backfill --restate --model {model} "
+                f"--start {event_day} --end {event_day}",
+            ),
+            {"source": source.name, "rows": 1, "first_date": str(event_day), "last_date": str(event_day)},
+        )
+
+
+def test_a_freshness_alert_carries_the_lag_the_gaps_and_the_watermark(tmp_path: Path) -> None:
+    """A source three days past the allowance that also missed the day before its newest file, as
+    of that newest day (the lag is measured against the other sources, the gaps against the date)."""
+    late_source = SOURCES[-1].name
+    days_old = ALLOWANCE_DAYS + 3
+    files = _deliveries(late_source, days_old)
+    newest = NEWEST_DELIVERY - timedelta(days=days_old)
+    gap = newest - timedelta(days=ALLOWANCE_DAYS)  # the first day of the window ending on `newest`
+    del files[(late_source, gap)]
+    con = manifest_warehouse(tmp_path / "warehouse.duckdb", files)
+    try:
+        fresh = _kinds(data_alerts(con, newest), "freshness")
+    finally:
+        con.close()
+    lag = (
+        f"newest file {newest}, {days_old} days behind the newest delivery ({NEWEST_DELIVERY}): it holds the data "
+        f"watermark at {newest}, and no model runs past it (allowance {ALLOWANCE_DAYS} day(s))"
+    )
+    missing = f"no usable file for {gap} (1 of the {ALLOWANCE_DAYS + 1} days to {newest})"
+    data = {
+        "source": late_source,
+        "newest_file_date": str(newest),
+        "watermark": str(newest),
+        "problems": [lag, missing],
+    }
+    assert fresh == {late_source: Alert(newest, "freshness", late_source, f"{late_source}: {lag}", (missing,), data)}
+
+
+@pytest.mark.parametrize("back", [0, ALLOWANCE_DAYS, ALLOWANCE_DAYS + 1])
+def test_a_missing_day_counts_as_a_gap_only_within_the_window(tmp_path: Path, back: int) -> None:
+    """A day without a file from one source, `back` days before the as-of date: inside the window
+    (the allowance plus the day itself) it is a gap, one day earlier it was reported already."""
+    source = SOURCES[0].name
+    files = _deliveries(source, 0)
+    missing = NEWEST_DELIVERY - timedelta(days=back)
+    if back == 0:  # the newest day itself missing is lag behind the others; take a day before it
+        missing -= timedelta(days=1)
+    del files[(source, missing)]
+    con = manifest_warehouse(tmp_path / "warehouse.duckdb", files)
+    try:
+        fresh = _kinds(data_alerts(con, NEWEST_DELIVERY), "freshness")
+    finally:
+        con.close()
+    if (NEWEST_DELIVERY - missing).days <= ALLOWANCE_DAYS:
+        assert fresh[source].title == (
+            f"{source}: no usable file for {missing} (1 of the {ALLOWANCE_DAYS + 1} days to {NEWEST_DELIVERY})"
+        )
+    else:
+        assert fresh == {}

@@ -103,3 +103,18 @@ def test_only_the_top_customers_are_listed_and_no_churn_means_no_lost_part(con: 
     con.execute("UPDATE marts.mart_churn_risk SET revenue_at_risk_usd = 1")
     (tied,) = high_risk_transitions(con, DAY)
     assert tied.data["top"] == [f"C{n:07d}" for n in range(TOP_CUSTOMERS)]
+
+
+def test_a_churned_customer_without_lost_value_is_still_counted_churned(con: duckdb.DuckDBPyConnection) -> None:
+    """Churned is the lifecycle stage, not a lost value: a churned customer with no CLV to lose
+    (NULL or 0) is counted churned with nothing lost, and cents are kept to two decimals."""
+    _customer(con, "C0000001", "high", 10.125, lost=None)
+    _customer(con, "C0000002", "high", 0.0, stage="churned", p=1.0, lost=None)
+    _customer(con, "C0000003", "high", 0.0, stage="churned", p=1.0, lost=0.0)
+    _customer(con, "C0000004", "high", 0.0, stage="churned", p=1.0, lost=20.254)
+    (alert,) = high_risk_transitions(con, DAY)
+    assert alert.data["customers"] == 1 and alert.data["top"] == ["C0000001"]
+    assert alert.data["churned_customers"] == 3
+    assert alert.data["lost_clv_usd"] == 20.25
+    assert alert.data["revenue_at_risk_usd"] == round(10.125, 2)
+    assert alert.title.endswith("; 3 more churned ($20 value lost to churn)")

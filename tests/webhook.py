@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ class Receiver:
     status: int
     received: list[dict] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)  # of each request, in order
+    delay_seconds: float = 0.0  # before answering: a slow receiver
 
 
 @contextmanager
@@ -29,6 +31,7 @@ def webhook_receiver(status: int = 200) -> Iterator[Receiver]:
             with lock:  # keep each request's body and headers at the same index
                 receiver.received.append(json.loads(body))
                 receiver.headers.append(dict(self.headers))
+            time.sleep(receiver.delay_seconds)
             self.send_response(receiver.status)
             self.end_headers()
             self.wfile.write(b"ok")
