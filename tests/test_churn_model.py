@@ -187,3 +187,23 @@ def test_a_snapshot_of_churned_customers_only_needs_no_prediction() -> None:
     )
     scores = churn_scores(snapshot, _trained_model(rng), 70, 40)
     assert list(scores["churn_probability"]) == [1.0, 1.0] and list(scores["churn_reasons"]) == ["gone", "gone"]
+
+
+def test_the_risk_level_compares_the_probability_in_percent_with_the_thresholds() -> None:
+    """Thresholds set just above the highest and the lowest probability (by half of it, in
+    percentage points): nobody reaches high, only the lowest stays low."""
+    rng = np.random.default_rng(14)
+    model = _trained_model(rng)
+    snapshot = _snapshot(6, rng).assign(
+        customer_id=[f"C{i}" for i in range(6)],
+        as_of_date=date(2025, 1, 1),
+        lifecycle_stage="active",
+        primary_risk_reason="none",
+    )
+    probability = model.predict(feature_matrix(snapshot))
+    top, bottom = float(probability.max()), float(probability.min())
+    high, medium = 100 * top + top / 2, 100 * bottom + bottom / 2
+    scores = churn_scores(snapshot, model, high, medium)
+    assert list(scores["churn_risk_level"]) == list(risk_level(100 * probability, high, medium))
+    assert "high" not in set(scores["churn_risk_level"])
+    assert list(scores["churn_risk_level"]).count("low") == 1

@@ -1,4 +1,5 @@
-"""BG/NBD and Gamma-Gamma against the published CDNOW results, and their predictions."""
+"""BG/NBD and Gamma-Gamma against the published CDNOW results, and their predictions (as the
+warehouse model stores them, rounded)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 import math
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +29,9 @@ from churnmesh.scoring.clv import (
     gamma_gamma_log_likelihood_gradient,
     rfm_summary,
 )
+from churnmesh.scoring.scores import clv_predictions
 from tests.helpers import CDNOW, CDNOW_CLV_FIT
+from tests.test_money_and_exports import synthetic_purchases
 
 CALIBRATION_END = pd.Timestamp("1997-09-30")
 HOLDOUT_END = pd.Timestamp("1998-06-30")
@@ -65,6 +70,29 @@ def test_cli_reproduces_the_published_cdnow_parameters() -> None:
     assert spend["p"] == pytest.approx(6.25, abs=0.005)
     assert spend["q"] == pytest.approx(3.74, abs=0.005)
     assert spend["gamma"] == pytest.approx(15.44, abs=0.01)
+
+
+def test_the_fits_in_process_reproduce_the_published_cdnow_parameters(cdnow: pd.DataFrame) -> None:
+    summary = rfm_summary(cdnow, "id", "date", "amount", CALIBRATION_END, "weeks")
+    bgnbd, spend = fit_bgnbd(summary), fit_gamma_gamma(summary)
+    assert (bgnbd.r, bgnbd.alpha, bgnbd.a, bgnbd.b) == pytest.approx((0.243, 4.414, 0.793, 2.426), abs=0.001)
+    assert bgnbd.log_likelihood == pytest.approx(-9582.4, abs=0.05)
+    assert (spend.p, spend.q, spend.gamma) == pytest.approx((6.25, 3.74, 15.44), abs=0.01)
+
+
+def test_gamma_gamma_fits_only_repeat_customers_with_positive_spend(cdnow: pd.DataFrame) -> None:
+    """A customer whose repeat purchases were all free (or who never came back) adds nothing to
+    the spend model; one who spent under a dollar a purchase counts like any other."""
+    summary = rfm_summary(cdnow, "id", "date", "amount", CALIBRATION_END, "weeks")
+    frame = summary.frame
+    reference = fit_gamma_gamma(summary)
+    free = frame.iloc[:1].assign(frequency=3, monetary_value=0.0).rename(lambda _: "free")
+    one_time = frame.iloc[:1].assign(frequency=0, monetary_value=25.0).rename(lambda _: "once")
+    padded = fit_gamma_gamma(RfmSummary(pd.concat([frame, free, one_time])))
+    assert (padded.p, padded.q, padded.gamma) == pytest.approx((reference.p, reference.q, reference.gamma), rel=1e-9)
+    cheap = frame.iloc[:1].assign(frequency=1, monetary_value=0.5).rename(lambda _: "cheap")
+    with_cheap = fit_gamma_gamma(RfmSummary(pd.concat([frame, cheap])))
+    assert with_cheap.log_likelihood != pytest.approx(reference.log_likelihood, abs=1e-6)
 
 
 def test_holdout_purchases_are_forecast_overall_and_by_frequency(cdnow: pd.DataFrame) -> None:
@@ -259,3 +287,34 @@ def test_a_fit_that_cannot_compute_the_likelihood_fails_instead_of_returning_a_m
     )
     with pytest.raises(ValueError, match="cannot be computed"):
         fit_gamma_gamma(RfmSummary(frame))
+
+
+PRECISION = {
+    "p_alive": 6,
+    "expected_purchases": 6,
+    "expected_spend_per_purchase_usd": 4,
+    "predicted_order_clv_usd": 2,
+    "predicted_subscription_clv_usd": 2,
+    "predicted_clv_usd": 2,
+}
+
+
+def test_clv_predictions_round_each_figure_to_its_own_precision(tmp_path: Path) -> None:
+    """Customers of whom half stopped buying months ago (so P(alive) falls below 1), some paying a
+    subscription: every figure is rounded to its decimals and the data needs each last decimal."""
+    as_of = date(2024, 12, 31)
+    purchases = synthetic_purchases(np.random.default_rng(11), 60, as_of)
+    ids = purchases["customer_id"].unique()
+    stopped = purchases["customer_id"].isin(ids[::2])
+    purchases.loc[stopped, "order_date"] = purchases.loc[stopped, "order_date"] - timedelta(days=400)
+    customers = pd.DataFrame({"customer_id": ids, "mrr_usd": [9.99 if i % 3 == 0 else 0.0 for i in range(len(ids))]})
+    con = duckdb.connect(str(tmp_path / "orders.duckdb"))
+    try:
+        con.execute("CREATE TABLE orders AS SELECT *, 'purchase' AS order_type FROM purchases")
+        got = clv_predictions(lambda sql: con.execute(sql).df(), "orders", customers, as_of, 365, 0.1)
+    finally:
+        con.close()
+    for column, digits in PRECISION.items():
+        values = got[column].dropna().astype(float)
+        assert (values == values.round(digits)).all(), f"{column} is not rounded to {digits} decimals"
+        assert (values != values.round(digits - 1)).any(), f"no {column} uses its decimal {digits}: weak test data"

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import yaml
 
-from churnmesh.contracts import SOURCES_BY_NAME
+from churnmesh.contracts import SOURCES, SOURCES_BY_NAME
+from churnmesh.ingestion.tables import DUCKDB_TYPES, external_models_yaml, raw_table
 from churnmesh.ingestion.validate import ContractValidator
+from churnmesh.settings import PROJECT_ROOT
 
 FILE_DATE = pd.Timestamp("2024-03-10")
 GOOD = {
@@ -163,3 +166,15 @@ def test_valid_rows_are_typed() -> None:
     assert row["quantity"] == 2
     assert row["unit_price_usd"] == pytest.approx(19.99)
     assert row["order_datetime"] == pd.Timestamp("2024-03-10 19:00:00")
+
+
+def test_the_external_models_sqlmesh_reads_are_the_contracts_raw_tables() -> None:
+    """external_models.yaml is generated from the contracts and committed: the two stay equal, and
+    each raw table declares every contract column with its DuckDB type."""
+    committed = (PROJECT_ROOT / "external_models.yaml").read_text()
+    assert committed == external_models_yaml()
+    declared = {model["name"]: model["columns"] for model in yaml.safe_load(committed)}
+    assert list(declared) == [raw_table(source) for source in SOURCES]
+    for source in SOURCES:
+        columns = declared[raw_table(source)]
+        assert {c.name: DUCKDB_TYPES[c.kind] for c in source.columns}.items() <= columns.items()

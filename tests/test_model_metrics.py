@@ -85,3 +85,14 @@ def test_score_figures_rank_by_the_score_and_calibrate_the_probability() -> None
     alone = score_figures(OUTCOMES, SCORES)
     assert alone["brier"] == pytest.approx(float(np.mean((SCORES - OUTCOMES) ** 2)))
     assert alone["calibration"] == calibration_table(OUTCOMES, SCORES)
+
+
+def test_tied_scores_fill_the_deciles_in_the_customers_order() -> None:
+    """Three score levels over 100 customers, the first half churned: within a tie the earlier
+    customer comes first, so each decile's rate is the one a stable ranking gives."""
+    rng = np.random.default_rng(1)
+    score = rng.choice([0.1, 0.5, 0.9], size=100)
+    outcome = (np.arange(100) < 50).astype(int)
+    ranked = sorted(range(100), key=lambda i: -score[i])  # Python's sort is stable
+    expected = [float(outcome[ranked[10 * d : 10 * d + 10]].mean()) for d in range(10)]
+    assert [row["churn_rate"] for row in lift_by_decile(outcome, score)] == expected

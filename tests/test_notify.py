@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -300,4 +301,11 @@ def test_a_webhook_url_in_the_environment_wins_over_a_secret_block(
     assert isinstance(fallback, OutboxChannel)
     message = caplog.records[-1].getMessage()
     assert message.startswith("cannot read Prefect Secret block 'churnmesh-webhook' (")
-    assert message.endswith("): alerts go to the outbox") and "(NoneType)" not in message
+    assert message.endswith("): alerts go to the outbox")
+    assert re.search(r"\((\w+)\): alerts", message).group(1) not in ("None", "NoneType")  # the error's kind
+
+
+def test_the_outbox_makes_its_folders_on_first_use(tmp_path: Path) -> None:
+    outbox = OutboxChannel(tmp_path / "new" / "notifications" / "outbox.jsonl")
+    deliver([ALERT], outbox, Ledger(tmp_path / "ledger.jsonl"))
+    assert json.loads(outbox.path.read_text())["churnmesh"]["key"] == "orders"

@@ -78,6 +78,9 @@ def test_the_snapshot_joins_features_and_lifecycle_in_customer_order() -> None:
     with pytest.raises(RuntimeError) as info:
         snapshot_from(render, _fetch(con), date(2024, 7, 1))
     assert str(info.value) == "features rendered for 2024-07-01 describe another date (2024-06-30 00:00:00)"
+    con.execute("DELETE FROM f WHERE customer_id <> 'C1'")  # one customer: the message still names the date
+    with pytest.raises(RuntimeError, match=r"describe another date \(2024-06-30 00:00:00\)$"):
+        snapshot_from(render, _fetch(con), date(2024, 7, 1))
 
 
 def test_inside_a_model_a_past_day_renders_the_same_query_on_the_tables_sqlmesh_hands_over(context: Context) -> None:

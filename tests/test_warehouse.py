@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from churnmesh.ingestion import ingest
-from churnmesh.ingestion.tables import external_models_yaml
 from churnmesh.settings import PROJECT_ROOT, DataPaths
 from churnmesh.warehouse import MARTS, build_prod, execution_time, sqlmesh_context
 from tests.helpers import query
@@ -31,10 +30,6 @@ def built(clean_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Data
 def test_no_model_reads_the_clock() -> None:
     offenders = [p.name for p in (PROJECT_ROOT / "models").rglob("*.sql") if CLOCK_READS.search(p.read_text())]
     assert offenders == []
-
-
-def test_external_models_match_the_contracts() -> None:
-    assert (PROJECT_ROOT / "external_models.yaml").read_text() == external_models_yaml()
 
 
 def test_sqlmesh_unit_tests_pass(built: DataPaths) -> None:
