@@ -318,3 +318,76 @@ def test_clv_predictions_round_each_figure_to_its_own_precision(tmp_path: Path) 
         values = got[column].dropna().astype(float)
         assert (values == values.round(digits)).all(), f"{column} is not rounded to {digits} decimals"
         assert (values != values.round(digits - 1)).any(), f"no {column} uses its decimal {digits}: weak test data"
+
+
+def _purchases(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["customer", "at", "amount"])
+    return frame.assign(at=pd.to_datetime(frame["at"]))
+
+
+def test_the_summary_counts_repeat_days_up_to_and_including_the_calibration_end() -> None:
+    """Two purchases on one day are one (amounts added); a purchase on the calibration end counts,
+    one after it does not; spend is the mean of the repeat days only, 0 without a repeat."""
+    purchases = _purchases(
+        [
+            ("A", "2024-01-01 09:00", 10.0),
+            ("A", "2024-01-01 17:00", 5.0),  # same day: one purchase of 15
+            ("A", "2024-01-08 10:00", 20.0),
+            ("A", "2024-01-15 23:00", 40.0),  # on the calibration end: counts
+            ("A", "2024-01-16 00:00", 99.0),  # after it: does not
+            ("B", "2024-01-08 12:00", 7.0),  # one purchase: no repeat
+        ]
+    )
+    summary = rfm_summary(purchases, "customer", "at", "amount", pd.Timestamp("2024-01-15 23:59"), "days").frame
+    assert summary.loc["A"].to_dict() == {"frequency": 2, "recency": 14.0, "T": 14.0, "monetary_value": 30.0}
+    assert summary.loc["B"].to_dict() == {"frequency": 0, "recency": 0.0, "T": 7.0, "monetary_value": 0.0}
+    weeks = rfm_summary(purchases, "customer", "at", "amount", pd.Timestamp("2024-01-15 23:59"), "weeks").frame
+    assert weeks.loc["A", "T"] == 2.0 and weeks.loc["B", "T"] == 1.0
+    counted = rfm_summary(purchases, "customer", "at", None, pd.Timestamp("2024-01-15 23:59"), "days").frame
+    assert list(counted["monetary_value"]) == [0.0, 0.0]  # without amounts: purchase counts only
+
+
+def test_the_summary_and_the_fit_refuse_what_they_cannot_use() -> None:
+    purchases = _purchases([("A", "2024-01-01", 10.0), ("A", "2024-01-08", 20.0)])
+    with pytest.raises(ValueError, match=r"^time unit must be one of \['days', 'weeks'\]$"):
+        rfm_summary(purchases, "customer", "at", "amount", pd.Timestamp("2024-02-01"), "months")
+    with pytest.raises(ValueError, match=r"^no transactions on or before the calibration end 2023-12-31$"):
+        rfm_summary(purchases, "customer", "at", "amount", pd.Timestamp("2023-12-31"))
+    newcomers = rfm_summary(
+        _purchases([("A", "2024-01-08", 1.0), ("B", "2024-01-08", 2.0)]),
+        "customer",
+        "at",
+        "amount",
+        pd.Timestamp("2024-01-08"),
+    )
+    nothing = r"^every customer's first purchase is on the calibration end: nothing to fit$"
+    with pytest.raises(ValueError, match=nothing):
+        fit_bgnbd(newcomers)
+    one_day_old = rfm_summary(
+        _purchases([("A", "2024-01-07", 1.0), ("B", "2024-01-08", 2.0)]),
+        "customer",
+        "at",
+        "amount",
+        pd.Timestamp("2024-01-08"),
+        "days",
+    )
+    assert np.isfinite(fit_bgnbd(one_day_old).log_likelihood)  # one customer a day old is enough to fit
+
+
+@pytest.mark.parametrize("horizon_days", [30, 90, 360])
+def test_a_horizon_of_whole_30_day_steps_discounts_exactly_that_many_steps(
+    cdnow: pd.DataFrame, horizon_days: int
+) -> None:
+    summary = rfm_summary(cdnow, "id", "date", "amount", CALIBRATION_END, "weeks")
+    bgnbd, spend = fit_bgnbd(summary), fit_gamma_gamma(summary)
+    f = summary.frame.head(50)
+    one = RfmSummary(f)
+    got = customer_lifetime_value(bgnbd, spend, one, horizon_days, 0.10)
+    steps = np.arange(1, horizon_days // 30 + 1) * 30.0
+    x, t_x, T = (f[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    cumulative = np.stack([bgnbd.expected_purchases(s / 7, x, t_x, T) for s in steps])
+    per_step = np.diff(cumulative, axis=0, prepend=0.0)
+    discount = (1.10 ** (-steps / 365))[:, None]
+    expected = (per_step * discount).sum(axis=0) * spend.expected_spend(x, f["monetary_value"].to_numpy(float))
+    np.testing.assert_allclose(got["clv"].to_numpy(float), expected, rtol=1e-9)
+    np.testing.assert_allclose(got["p_alive"].to_numpy(float), bgnbd.p_alive(x, t_x, T), rtol=1e-12)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mutation import report, sql
+from mutation import report, retest, sql
 
 
 @pytest.mark.parametrize("mutation", sql.MUTATIONS, ids=lambda m: m.name)
@@ -55,3 +55,16 @@ def test_the_report_counts_unreached_mutants_as_survivors(tmp_path: Path) -> Non
     assert "| churnmesh/privacy/export.py | 3 | 2 | 0 | 0 | 1 | 0.0% |" in text
     assert "- `p__mutmut_2` (survived)" in text and "- `p__mutmut_3` (no tests)" in text
     assert "e__mutmut_3" not in text
+
+
+def test_retest_marks_only_the_survivors_of_the_chosen_modules_for_another_run(tmp_path: Path) -> None:
+    p, c = "churnmesh.parameters.x__mutmut_", "churnmesh.scoring.clv.x__mutmut_"
+    _meta(tmp_path, "churnmesh/parameters.py", {f"{p}1": 0, f"{p}2": 1})
+    _meta(tmp_path, "churnmesh/scoring/clv.py", {f"{c}1": 33, f"{c}2": 36})
+    assert retest.reset_survivors(tmp_path, "churnmesh.scoring") == 1
+    assert report.statuses(tmp_path) == {
+        "churnmesh/parameters.py": {f"{p}1": "survived", f"{p}2": "killed"},
+        "churnmesh/scoring/clv.py": {f"{c}1": "not checked", f"{c}2": "timeout"},
+    }
+    assert retest.reset_survivors(tmp_path) == 1
+    assert report.statuses(tmp_path)["churnmesh/parameters.py"][f"{p}1"] == "not checked"

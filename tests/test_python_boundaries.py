@@ -464,3 +464,23 @@ def test_a_missing_day_counts_as_a_gap_only_within_the_window(tmp_path: Path, ba
         )
     else:
         assert fresh == {}
+
+
+def test_every_missing_day_of_the_window_is_listed(tmp_path: Path) -> None:
+    """As of the day before the newest delivery, a source missed both days of the window."""
+    source = SOURCES[0].name
+    as_of = NEWEST_DELIVERY - ONE_DAY
+    files = _deliveries(source, 0)
+    missing = [as_of - timedelta(days=back) for back in range(ALLOWANCE_DAYS, -1, -1)]
+    for day in missing:
+        del files[(source, day)]
+    con = manifest_warehouse(tmp_path / "warehouse.duckdb", files)
+    try:
+        fresh = _kinds(data_alerts(con, as_of), "freshness")
+    finally:
+        con.close()
+    listed = ", ".join(map(str, missing))
+    assert (
+        fresh[source].title
+        == f"{source}: no usable file for {listed} ({len(missing)} of the {len(missing)} days to {as_of})"
+    )
