@@ -182,14 +182,18 @@ def test_a_malformed_webhook_url_is_an_undelivered_alert_that_names_no_url(tmp_p
     assert ledger.records()[-1]["error"] == "webhook request failed: ValueError"
 
 
-def test_the_webhook_url_is_read_without_surrounding_blanks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_webhook_url_is_read_without_surrounding_blanks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv(WEBHOOK_SECRET_BLOCK_ENV, raising=False)
     monkeypatch.setenv(WEBHOOK_ENV, "  http://127.0.0.1:9/hook \n")
     channel = configured_channel(DataPaths(tmp_path))
     assert isinstance(channel, WebhookChannel) and channel.url == "http://127.0.0.1:9/hook"
     assert "127.0.0.1" not in repr(channel)  # the URL is a secret
     monkeypatch.setenv(WEBHOOK_ENV, "   ")
-    outbox = configured_channel(DataPaths(tmp_path))
+    with caplog.at_level(logging.DEBUG, logger="churnmesh"):
+        outbox = configured_channel(DataPaths(tmp_path))
+    assert caplog.records == []  # no block named: none is looked up
     assert isinstance(outbox, OutboxChannel) and outbox.path == tmp_path / "notifications" / "outbox.jsonl"
 
 
