@@ -363,6 +363,17 @@ def test_the_summary_and_the_fit_refuse_what_they_cannot_use() -> None:
     nothing = r"^every customer's first purchase is on the calibration end: nothing to fit$"
     with pytest.raises(ValueError, match=nothing):
         fit_bgnbd(newcomers)
+    lone = rfm_summary(
+        _purchases([("A", "2024-01-01", 1.0), ("A", "2024-01-05", 3.0)]),
+        "customer",
+        "at",
+        None,
+        pd.Timestamp("2024-01-08"),
+    )
+    with pytest.raises(
+        ValueError, match=r"^Gamma-Gamma needs at least two customers with repeat purchases and positive spend$"
+    ):
+        fit_gamma_gamma(lone)
     one_day_old = rfm_summary(
         _purchases([("A", "2024-01-07", 1.0), ("B", "2024-01-08", 2.0)]),
         "customer",
@@ -391,3 +402,23 @@ def test_a_horizon_of_whole_30_day_steps_discounts_exactly_that_many_steps(
     expected = (per_step * discount).sum(axis=0) * spend.expected_spend(x, f["monetary_value"].to_numpy(float))
     np.testing.assert_allclose(got["clv"].to_numpy(float), expected, rtol=1e-9)
     np.testing.assert_allclose(got["p_alive"].to_numpy(float), bgnbd.p_alive(x, t_x, T), rtol=1e-12)
+
+
+def test_each_fit_stops_at_the_maximum_of_its_likelihood(cdnow: pd.DataFrame) -> None:
+    """The published figures have three decimals; the fit itself must go further: at the fitted
+    parameters the log-likelihood's gradient (per customer, in log-parameters) vanishes, and no
+    nearby point is more likely."""
+    f = rfm_summary(cdnow, "id", "date", "amount", CALIBRATION_END, "weeks").frame
+    bgnbd, spend = fit_bgnbd(RfmSummary(f)), fit_gamma_gamma(RfmSummary(f))
+    x, t_x, T = (f[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    point = np.array([bgnbd.r, bgnbd.alpha, bgnbd.a, bgnbd.b])
+    gradient = bgnbd_log_likelihood_gradient(point, x, t_x, T) * point / len(x)
+    assert np.abs(gradient).max() < 1e-6
+    repeat = (f["frequency"] > 0) & (f["monetary_value"] > 0)
+    xs, ms = f.loc[repeat, "frequency"].to_numpy(float), f.loc[repeat, "monetary_value"].to_numpy(float)
+    spend_point = np.array([spend.p, spend.q, spend.gamma])
+    assert np.abs(gamma_gamma_log_likelihood_gradient(spend_point, xs, ms) * spend_point / len(xs)).max() < 1e-6
+    assert spend.log_likelihood == pytest.approx(gamma_gamma_log_likelihood(spend_point, xs, ms), rel=1e-12)
+    for step in np.eye(4) * 1e-4:
+        for sign in (1, -1):
+            assert bgnbd_log_likelihood(point * np.exp(sign * step), x, t_x, T) <= bgnbd.log_likelihood + 1e-9
