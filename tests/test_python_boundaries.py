@@ -267,6 +267,16 @@ def manifest_warehouse(path: Path, files: dict[tuple[str, date], int]) -> duckdb
     return con
 
 
+def manifest_alerts(folder: Path, files: dict[tuple[str, date], int], as_of: date, kind: str) -> dict[str, Alert]:
+    """The data alerts of one kind, by key, as of a day, over a manifest of `files`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = manifest_warehouse(folder / "warehouse.duckdb", files)
+    try:
+        return _kinds(data_alerts(con, as_of), kind)
+    finally:
+        con.close()
+
+
 # ------------------------------------------------------------------ 4. the volume alert
 
 VOLUME_SOURCE = SOURCES[0].name
@@ -286,11 +296,7 @@ def _volume_margin() -> int:
 def test_volume_alerts_only_beyond_the_high_and_the_low_bound(tmp_path: Path, direction: int, offset: int) -> None:
     history = {(VOLUME_SOURCE, VOLUME_DAY - timedelta(days=d)): USUAL_ROWS for d in range(1, VOLUME_HISTORY_DAYS + 1)}
     today = USUAL_ROWS + direction * (_volume_margin() + offset)  # offset > 0: past the bound
-    con = manifest_warehouse(tmp_path / "warehouse.duckdb", {**history, (VOLUME_SOURCE, VOLUME_DAY): today})
-    try:
-        volume = _kinds(data_alerts(con, VOLUME_DAY), "volume")
-    finally:
-        con.close()
+    volume = manifest_alerts(tmp_path, {**history, (VOLUME_SOURCE, VOLUME_DAY): today}, VOLUME_DAY, "volume")
     if offset > 0:
         assert volume[VOLUME_SOURCE].data["rows_loaded"] == today
     else:
@@ -319,13 +325,7 @@ def test_a_source_alerts_only_when_older_than_the_freshness_allowance(
     tmp_path: Path, late_source: str, offset: int
 ) -> None:
     days_old = ALLOWANCE_DAYS + offset
-    con = manifest_warehouse(tmp_path / "warehouse.duckdb", _deliveries(late_source, days_old))
-    try:
-        # As of the newest delivery, the source is days_old both behind the as-of date and behind
-        # the other sources.
-        fresh = _kinds(data_alerts(con, NEWEST_DELIVERY), "freshness")
-    finally:
-        con.close()
+    fresh = manifest_alerts(tmp_path, _deliveries(late_source, days_old), NEWEST_DELIVERY, "freshness")
     if offset > 0:
         assert set(fresh) == {late_source}
         newest = NEWEST_DELIVERY - timedelta(days=days_old)
@@ -342,12 +342,7 @@ def _history(rows_by_day: list[int], source: str = VOLUME_SOURCE) -> dict[tuple[
 
 
 def _volume_alerts(folder: Path, files: dict[tuple[str, date], int]) -> dict[str, Alert]:
-    folder.mkdir(parents=True, exist_ok=True)
-    con = manifest_warehouse(folder / "warehouse.duckdb", files)
-    try:
-        return _kinds(data_alerts(con, VOLUME_DAY), "volume")
-    finally:
-        con.close()
+    return manifest_alerts(folder, files, VOLUME_DAY, "volume")
 
 
 def test_a_volume_alert_names_the_source_the_day_its_rows_and_the_trailing_mean(tmp_path: Path) -> None:
@@ -424,11 +419,7 @@ def test_a_freshness_alert_carries_the_lag_the_gaps_and_the_watermark(tmp_path: 
     newest = NEWEST_DELIVERY - timedelta(days=days_old)
     gap = newest - timedelta(days=ALLOWANCE_DAYS)  # the first day of the window ending on `newest`
     del files[(late_source, gap)]
-    con = manifest_warehouse(tmp_path / "warehouse.duckdb", files)
-    try:
-        fresh = _kinds(data_alerts(con, newest), "freshness")
-    finally:
-        con.close()
+    fresh = manifest_alerts(tmp_path, files, newest, "freshness")
     lag = (
         f"newest file {newest}, {days_old} days behind the newest delivery ({NEWEST_DELIVERY}): it holds the data "
         f"watermark at {newest}, and no model runs past it (allowance {ALLOWANCE_DAYS} day(s))"
@@ -453,11 +444,7 @@ def test_a_missing_day_counts_as_a_gap_only_within_the_window(tmp_path: Path, ba
     if back == 0:  # the newest day itself missing is lag behind the others; take a day before it
         missing -= timedelta(days=1)
     del files[(source, missing)]
-    con = manifest_warehouse(tmp_path / "warehouse.duckdb", files)
-    try:
-        fresh = _kinds(data_alerts(con, NEWEST_DELIVERY), "freshness")
-    finally:
-        con.close()
+    fresh = manifest_alerts(tmp_path, files, NEWEST_DELIVERY, "freshness")
     if (NEWEST_DELIVERY - missing).days <= ALLOWANCE_DAYS:
         assert fresh[source].title == (
             f"{source}: no usable file for {missing} (1 of the {ALLOWANCE_DAYS + 1} days to {NEWEST_DELIVERY})"
@@ -474,11 +461,7 @@ def test_every_missing_day_of_the_window_is_listed(tmp_path: Path) -> None:
     missing = [as_of - timedelta(days=back) for back in range(ALLOWANCE_DAYS, -1, -1)]
     for day in missing:
         del files[(source, day)]
-    con = manifest_warehouse(tmp_path / "warehouse.duckdb", files)
-    try:
-        fresh = _kinds(data_alerts(con, as_of), "freshness")
-    finally:
-        con.close()
+    fresh = manifest_alerts(tmp_path, files, as_of, "freshness")
     listed = ", ".join(map(str, missing))
     assert (
         fresh[source].title
